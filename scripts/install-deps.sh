@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# Installs the Debian packages that the tests, the demo and the benchmarks run for real:
+# the real Mender tools, the bootloader-environment tools, QEMU, podman, nginx.
+# Idempotent; refreshes the package index only when it is older than a day.
+set -euo pipefail
+export DEBIAN_FRONTEND=noninteractive
+PACKAGES=(
+  # Mender's own tools: the reference the tests compare against
+  mender-artifact mender-client
+  # bootloader environments: fw_printenv/fw_setenv, mkenvimage, grub-editenv
+  libubootenv-tool u-boot-tools grub-common
+  # filesystems, archives, keys
+  e2fsprogs xz-utils zstd openssl dpkg
+  # the arm64 binary under emulation
+  qemu-user-static libc6-arm64-cross
+  # networking for peer tests, time/memory measurement
+  iproute2 time curl
+)
+if [ "$(id -u)" -ne 0 ]; then
+  echo "install-deps: run as root (sudo $0)" >&2
+  exit 1
+fi
+stamp=$(find /var/lib/apt/lists -maxdepth 1 -name '*_Packages' -mmin -1440 2>/dev/null | head -n1)
+[ -n "$stamp" ] || apt-get update -q
+apt-get install -y -q --no-install-recommends "${PACKAGES[@]}"

@@ -1,0 +1,148 @@
+/**
+ * The four compressions of Mender Artifacts, chosen only by a member's name suffix:
+ * `.tar` none, `.tar.gz` gzip, `.tar.xz` xz (mender-artifact calls it lzma), `.tar.zst` zstd.
+ *
+ * Every decompressor here is pull-based: it produces output only as fast as the consumer
+ * reads, so memory stays flat even for data that expands a thousandfold.
+ */
+import { once } from "node:events";
+import type { Transform } from "node:stream";
+import zlib from "node:zlib";
+import { asOtaError, fail } from "../errors.ts";
+import type { ByteStream } from "../streams.ts";
+import { xzCompress, xzDecompress } from "./xz.ts";
+
+export const compressions = ["none", "gzip", "xz", "zstd"] as const;
+export type Compression = typeof compressions[number];
+
+const suffixes: Record<Compression, string> = { none: "", gzip: ".gz", xz: ".xz", zstd: ".zst" };
+
+export function compressionSuffix(compression: Compression): string {
+  return suffixes[compression];
+}
+
+/** Splits `header.tar.gz` into `header.tar` and `gzip`; undefined for unknown suffixes. */
+export function splitCompressedName(
+  name: string,
+): { base: string; compression: Compression } | undefined {
+  for (const compression of ["gzip", "xz", "zstd"] as const) {
+    const suffix = suffixes[compression];
+    if (name.endsWith(`.tar${suffix}`)) {
+      return { base: name.slice(0, -suffix.length), compression };
+    }
+  }
+  return name.endsWith(".tar") ? { base: name, compression: "none" } : undefined;
+}
+
+/** The names mender-artifact's `--compression` flag uses, mapped to ours. */
+export function parseCompressionName(name: string): Compression {
+  switch (name) {
+    case "none":
+      return "none";
+    case "gzip":
+    case "gz":
+      return "gzip";
+    case "lzma":
+    case "xz":
+      return "xz";
+    case "zstd":
+    case "zstd_fastest":
+    case "zstd_fast":
+    case "zstd_better":
+    case "zstd_best":
+      return "zstd";
+    default:
+      return fail(
+        "BAD_COMPRESSION",
+        `unknown compression "${name}"; use one of none, gzip, lzma (xz), zstd`,
+      );
+  }
+}
+
+export interface DecompressOptions {
+  /** Memory the xz decoder may use; bigger dictionaries are refused. */
+  xzMemlimit: number;
+}
+
+export function decompress(
+  input: ByteStream,
+  compression: Compression,
+  options: DecompressOptions,
+): ByteStream {
+  switch (compression) {
+    case "none":
+      return input;
+    case "gzip":
+      return pumpNodeTransform(input, zlib.createGunzip({ chunkSize: 64 * 1024 }), "gzip");
+    case "zstd":
+      return pumpNodeTransform(input, zlib.createZstdDecompress({ chunkSize: 64 * 1024 }), "zstd");
+    case "xz":
+      return xzDecompress(input, { memlimit: options.xzMemlimit });
+  }
+}
+
+export interface CompressOptions {
+  /** 1 (fastest) .. 9 (smallest); each compression's own default when absent. */
+  level?: number;
+}
+
+export function compress(
+  input: ByteStream,
+  compression: Compression,
+  options: CompressOptions = {},
+): ByteStream {
+  const level = options.level;
+  switch (compression) {
+    case "none":
+      return input;
+    case "gzip":
+      return pumpNodeTransform(input, zlib.createGzip({ level: level ?? 6 }), "gzip");
+    case "zstd": {
+      const params = { [zlib.constants.ZSTD_c_compressionLevel]: zstdLevel(level) };
+      return pumpNodeTransform(input, zlib.createZstdCompress({ params }), "zstd");
+    }
+    case "xz":
+      return xzCompress(input, level ?? 6);
+  }
+}
+
+/** Maps the 1..9 scale onto zstd's 1..19; zstd's own default (3) when unset. */
+function zstdLevel(level: number | undefined): number {
+  return level === undefined ? 3 : Math.max(1, Math.min(19, Math.round(level * 19 / 9)));
+}
+
+/**
+ * Runs a node:zlib transform as a pull-based web stream: output is paused whenever the
+ * consumer is not reading, and input is fed only as zlib drains it.
+ */
+function pumpNodeTransform(input: ByteStream, transform: Transform, what: string): ByteStream {
+  const wrap = (error: unknown) =>
+    asOtaError(error, `${what.toUpperCase()}_CORRUPT`, `${what} data`);
+  const reader = input.getReader();
+  return new ReadableStream<Uint8Array>({
+    start(controller) {
+      transform.on("data", (chunk: Uint8Array) => {
+        controller.enqueue(new Uint8Array(chunk.buffer, chunk.byteOffset, chunk.byteLength));
+        if ((controller.desiredSize ?? 0) <= 0) transform.pause();
+      });
+      transform.once("end", () => controller.close());
+      transform.once("error", (error) => controller.error(wrap(error)));
+      transform.pause();
+      (async () => {
+        while (true) {
+          const next = await reader.read();
+          if (next.done) break;
+          if (!transform.write(next.value)) await once(transform, "drain");
+        }
+        transform.end();
+      })().catch((error) => transform.destroy(error));
+    },
+    pull() {
+      transform.resume();
+    },
+    async cancel(reason) {
+      transform.destroy();
+      await reader.cancel(reason).catch(() => {});
+    },
+  }, { highWaterMark: 2 });
+}

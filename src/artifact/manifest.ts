@@ -1,0 +1,57 @@
+/**
+ * The manifest: one `<sha256>  <name>` line per covered file, the same text as
+ * `sha256sum` prints. It is what the signature covers, so everything else is trusted
+ * only through it.
+ */
+import { fail } from "../errors.ts";
+
+export type Manifest = ReadonlyMap<string, string>;
+
+const line = /^([0-9a-f]{64}) {2}(\S+)$/;
+
+export function parseManifest(bytes: Uint8Array, maxEntries: number, maxName: number): Manifest {
+  let text: string;
+  try {
+    text = new TextDecoder("utf-8", { fatal: true }).decode(bytes);
+  } catch {
+    fail("MANIFEST_INVALID", "the manifest is not valid UTF-8 text");
+  }
+  const entries = new Map<string, string>();
+  for (const raw of text.split("\n")) {
+    if (raw === "") continue;
+    const match = line.exec(raw);
+    if (!match) {
+      fail(
+        "MANIFEST_INVALID",
+        `the manifest has a malformed line: ${JSON.stringify(raw.slice(0, 120))}`,
+      );
+    }
+    const [, digest, name] = match;
+    if (name.length > maxName) {
+      fail("MANIFEST_INVALID", `a manifest name is longer than ${maxName} characters`);
+    }
+    if (entries.has(name)) fail("MANIFEST_INVALID", `the manifest lists ${name} twice`);
+    entries.set(name, digest);
+    if (entries.size > maxEntries) {
+      fail("MANIFEST_INVALID", `the manifest has more than ${maxEntries} lines`);
+    }
+  }
+  return entries;
+}
+
+/** Formats entries the way mender-artifact does: sorted by name, one line each. */
+export function formatManifest(entries: Iterable<[name: string, digest: string]>): Uint8Array {
+  const lines = [...entries]
+    .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
+    .map(([name, digest]) => `${digest}  ${name}\n`);
+  return new TextEncoder().encode(lines.join(""));
+}
+
+/** The manifest name of a payload file: `data/0000/rootfs.ext4`. */
+export function payloadFileKey(index: number, name: string): string {
+  return `data/${payloadIndexName(index)}/${name}`;
+}
+
+export function payloadIndexName(index: number): string {
+  return String(index).padStart(4, "0");
+}

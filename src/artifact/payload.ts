@@ -1,0 +1,122 @@
+/**
+ * One `data/NNNN.tar*` member: decompressed and untarred lazily, each file handed out as a
+ * stream that is hashed while it passes and errors, instead of closing, on a mismatch.
+ */
+import { createTarDecoder, type ParsedTarEntry } from "modern-tar";
+import { asOtaError, fail, OtaError } from "../errors.ts";
+import { byteLimit, type ByteStream, drain, verifyingSha256 } from "../streams.ts";
+import { type Compression, decompress } from "./compression.ts";
+import type { ReadLimits } from "./limits.ts";
+import { type Manifest, payloadFileKey } from "./manifest.ts";
+import { requireSafeBaseName } from "./names.ts";
+
+export interface PayloadFile {
+  /** Base name, as listed in the manifest under `data/NNNN/`. */
+  name: string;
+  /** Size in bytes, from the payload tar. */
+  size: number;
+  /** The expected sha256 from the (verified) manifest. */
+  sha256: string;
+  /**
+   * The file's bytes. The stream closes only after the checksum matched; on a mismatch it
+   * errors with CHECKSUM_MISMATCH, so a consumer never commits unverified bytes.
+   */
+  stream: ByteStream;
+}
+
+export interface PayloadContext {
+  index: number;
+  compression: Compression;
+  manifest: Manifest;
+  limits: ReadLimits;
+  /** Manifest keys of the files seen so far, shared across payloads. */
+  seen: Set<string>;
+}
+
+function tarError(error: unknown, index: number): OtaError {
+  const message = error instanceof Error ? error.message : String(error);
+  if (/truncat|unexpected end/i.test(message)) {
+    return new OtaError(
+      "ARTIFACT_TRUNCATED",
+      `payload ${index} ends early: the artifact is truncated`,
+    );
+  }
+  return asOtaError(error, "PAYLOAD_INVALID", `payload ${index} is corrupt`);
+}
+
+export async function* payloadFiles(
+  body: ByteStream,
+  ctx: PayloadContext,
+): AsyncGenerator<PayloadFile> {
+  const { index, limits } = ctx;
+  const entries = decompress(body, ctx.compression, limits)
+    .pipeThrough(byteLimit(
+      limits.payloadBytes + limits.entries * 1024 + 10240,
+      () =>
+        new OtaError(
+          "LIMIT_EXCEEDED",
+          `payload ${index} expands beyond the limit of ${limits.payloadBytes} bytes`,
+        ),
+    ))
+    .pipeThrough(createTarDecoder({ strict: true }))
+    .getReader();
+  let count = 0;
+  try {
+    while (true) {
+      let next: ReadableStreamReadResult<ParsedTarEntry>;
+      try {
+        next = await entries.read();
+      } catch (error) {
+        throw tarError(error, index);
+      }
+      if (next.done) return;
+      const { header, body: fileBody } = next.value;
+      if (++count > limits.entries) {
+        fail("LIMIT_EXCEEDED", `payload ${index} has more than ${limits.entries} files`);
+      }
+      const file = checkEntry(header, ctx);
+      const stream = fileBody
+        .pipeThrough(verifyingSha256(file.sha256, (actual) =>
+          new OtaError(
+            "CHECKSUM_MISMATCH",
+            `payload file ${file.name} does not match its checksum (expected ${file.sha256}, got ${actual}); ` +
+              "the artifact is corrupt or was tampered with",
+          )));
+      yield { ...file, stream };
+      // Whatever the consumer did not read is still read and verified.
+      if (!stream.locked) {
+        await drain(stream).catch((error) => Promise.reject(tarError(error, index)));
+      }
+    }
+  } finally {
+    await entries.cancel().catch(() => {});
+  }
+}
+
+function checkEntry(
+  header: ParsedTarEntry["header"],
+  ctx: PayloadContext,
+): Omit<PayloadFile, "stream"> {
+  const name = header.name;
+  if (header.type !== "file") {
+    fail(
+      "UNSAFE_NAME",
+      `payload ${ctx.index} holds ${
+        JSON.stringify(name)
+      }, a ${header.type}; only plain files are allowed`,
+    );
+  }
+  requireSafeBaseName(name, `payload file`, ctx.limits.nameLength);
+  const key = payloadFileKey(ctx.index, name);
+  const sha256 = ctx.manifest.get(key);
+  if (!sha256) fail("MANIFEST_MISMATCH", `payload file ${name} is not listed in the manifest`);
+  if (ctx.seen.has(key)) fail("ARTIFACT_STRUCTURE", `payload file ${name} appears twice`);
+  ctx.seen.add(key);
+  if (header.size > ctx.limits.payloadBytes) {
+    fail(
+      "LIMIT_EXCEEDED",
+      `payload file ${name} is ${header.size} bytes, over the limit of ${ctx.limits.payloadBytes}`,
+    );
+  }
+  return { name, size: header.size, sha256 };
+}

@@ -1,0 +1,338 @@
+/**
+ * Reads a Mender Artifact (format v3) in one pass over a byte stream.
+ *
+ * `openArtifact` returns once the header is verified: version, manifest (and signature, when
+ * keys are given) and the header's checksum all checked. Payloads follow lazily, as
+ * streams that are hashed while they pass. Nothing of the header is used before its
+ * checksum matched, and no payload byte is handed out before the header was verified.
+ */
+import { createTarDecoder, type ParsedTarEntry } from "modern-tar";
+import { fail, OtaError } from "../errors.ts";
+import { type ByteStream, drain, readAll, sha256Hex } from "../streams.ts";
+import { type Compression, decompress, splitCompressedName } from "./compression.ts";
+import { applyAugment, type ArtifactHeader, parseHeader, type PayloadHeader } from "./header.ts";
+import { parseJson } from "./json.ts";
+import { type ReadLimits, withLimits } from "./limits.ts";
+import { type Manifest, parseManifest } from "./manifest.ts";
+import { type PayloadFile, payloadFiles } from "./payload.ts";
+import { versionSchema } from "./schema.ts";
+import { type VerifyKey, verifyManifest } from "./signature.ts";
+
+export interface ReadOptions {
+  /** When set, the artifact must be signed by one of these keys. */
+  verifyKeys?: VerifyKey[];
+  limits?: Partial<ReadLimits>;
+}
+
+export interface Payload {
+  index: number;
+  header: PayloadHeader;
+  compression: Compression;
+  /** The payload's files in order; each must be read (or is read for you) before the next. */
+  files(): AsyncGenerator<PayloadFile>;
+}
+
+export interface Artifact {
+  version: number;
+  manifest: Manifest;
+  /** Bytes of the manifest, as signed. */
+  manifestBytes: Uint8Array;
+  /** The artifact carries a `manifest.sig`. */
+  signed: boolean;
+  /** The signature was checked against a configured key (and matched). */
+  signatureVerified: boolean;
+  augmented: boolean;
+  /** Compression of the header member (payloads are usually the same). */
+  compression: Compression;
+  header: ArtifactHeader;
+  /** Payloads in order; each must be finished before the next is read. */
+  payloads(): AsyncGenerator<Payload>;
+  /** Reads and verifies whatever was not read yet, then checks the artifact's end. */
+  finish(): Promise<void>;
+  /** Stops reading and releases the source. */
+  cancel(reason?: unknown): Promise<void>;
+}
+
+type Entry = ParsedTarEntry;
+
+/** Wraps the outer tar so every failure carries a code and the stream position is known. */
+function outerEntries(input: ByteStream) {
+  const reader = input.pipeThrough(createTarDecoder({ strict: true })).getReader();
+  let ended = false;
+  return {
+    async next(): Promise<Entry | undefined> {
+      if (ended) return undefined;
+      let result: ReadableStreamReadResult<Entry>;
+      try {
+        result = await reader.read();
+      } catch (error) {
+        if (error instanceof OtaError) throw error;
+        const message = error instanceof Error ? error.message : String(error);
+        if (/truncat|unexpected end/i.test(message)) {
+          fail(
+            "ARTIFACT_TRUNCATED",
+            "the artifact ends early: it is truncated or was cut off in transfer",
+          );
+        }
+        fail("ARTIFACT_CORRUPT", `the artifact is not a valid tar stream (${message})`);
+      }
+      if (result.done) {
+        ended = true;
+        return undefined;
+      }
+      const entry = result.value;
+      if (entry.header.type !== "file") {
+        await entry.body.cancel().catch(() => {});
+        fail(
+          "UNSAFE_NAME",
+          `the artifact holds ${
+            JSON.stringify(entry.header.name)
+          }, a ${entry.header.type}; only plain files are allowed`,
+        );
+      }
+      return entry;
+    },
+    cancel: (reason?: unknown) => reader.cancel(reason).catch(() => {}),
+  };
+}
+
+function member(entry: Entry | undefined, what: string): Entry {
+  if (!entry) fail("ARTIFACT_TRUNCATED", `the artifact ends before its ${what}`);
+  return entry;
+}
+
+async function readMember(entry: Entry, limit: number, what: string): Promise<Uint8Array> {
+  if (entry.header.size > limit) {
+    await entry.body.cancel().catch(() => {});
+    fail("LIMIT_EXCEEDED", `${what} is ${entry.header.size} bytes, over the limit of ${limit}`);
+  }
+  return await readAll(entry.body, limit, what).catch((error) => {
+    if (error instanceof OtaError) throw error;
+    fail("ARTIFACT_TRUNCATED", `the artifact ends inside ${what}`);
+  });
+}
+
+function unexpected(name: string, expected: string): never {
+  fail(
+    "ARTIFACT_STRUCTURE",
+    `unexpected member ${JSON.stringify(name.slice(0, 200))} where ${expected} should be`,
+  );
+}
+
+function checkDigest(
+  manifest: Manifest,
+  name: string,
+  bytes: Uint8Array,
+  where = "manifest",
+): void {
+  const expected = manifest.get(name);
+  if (!expected) fail("MANIFEST_MISMATCH", `the ${where} has no checksum for ${name}`);
+  const actual = sha256Hex(bytes);
+  if (actual !== expected) {
+    fail(
+      "CHECKSUM_MISMATCH",
+      `${name} does not match the ${where} (expected ${expected}, got ${actual}); the artifact is corrupt or was tampered with`,
+    );
+  }
+}
+
+/** Decompresses a verified, in-memory header member with a size cap. */
+function inflateHeader(
+  bytes: Uint8Array,
+  compression: Compression,
+  limits: ReadLimits,
+  what: string,
+) {
+  const stream = new Blob([bytes as BlobPart]).stream();
+  return readAll(
+    decompress(stream, compression, limits),
+    limits.headerBytes,
+    `the decompressed ${what}`,
+  );
+}
+
+export async function openArtifact(
+  input: ByteStream,
+  options: ReadOptions = {},
+): Promise<Artifact> {
+  const limits = withLimits(options.limits);
+  const entries = outerEntries(input);
+  try {
+    return await openVerified(entries, limits, options.verifyKeys ?? []);
+  } catch (error) {
+    await entries.cancel(error);
+    throw error;
+  }
+}
+
+async function openVerified(
+  entries: ReturnType<typeof outerEntries>,
+  limits: ReadLimits,
+  keys: VerifyKey[],
+): Promise<Artifact> {
+  const versionEntry = member(await entries.next(), "version");
+  if (versionEntry.header.name !== "version") unexpected(versionEntry.header.name, "version");
+  const versionBytes = await readMember(versionEntry, limits.versionBytes, "version");
+  const version = parseJson(versionBytes, versionSchema, "version", limits.versionBytes);
+  if (version.version !== 3) {
+    fail(
+      "ARTIFACT_VERSION",
+      `artifact format version ${version.version} is not supported; rebuild it with mender-artifact -v 3`,
+    );
+  }
+
+  const manifestEntry = member(await entries.next(), "manifest");
+  if (manifestEntry.header.name !== "manifest") unexpected(manifestEntry.header.name, "manifest");
+  const manifestBytes = await readMember(manifestEntry, limits.manifestBytes, "manifest");
+  const manifest = parseManifest(manifestBytes, limits.entries, limits.nameLength);
+
+  let next = member(await entries.next(), "header");
+  let signed = false;
+  if (next.header.name === "manifest.sig") {
+    signed = true;
+    const sig = await readMember(next, limits.signatureBytes, "manifest.sig");
+    if (keys.length && !verifyManifest(manifestBytes, sig, keys)) {
+      fail(
+        "SIGNATURE_INVALID",
+        "the artifact's signature does not match any configured key; it was signed with another key or altered",
+      );
+    }
+    next = member(await entries.next(), "header");
+  }
+  if (keys.length && !signed) {
+    fail(
+      "SIGNATURE_MISSING",
+      "the artifact is not signed, but verification keys are configured; sign it with 'ota artifact sign'",
+    );
+  }
+  checkDigest(manifest, "version", versionBytes);
+
+  let augmentManifest: Manifest | undefined;
+  if (next.header.name === "manifest-augment") {
+    const bytes = await readMember(next, limits.manifestBytes, "manifest-augment");
+    augmentManifest = parseManifest(bytes, limits.entries, limits.nameLength);
+    next = member(await entries.next(), "header");
+  }
+
+  const split = splitCompressedName(next.header.name);
+  if (!split || split.base !== "header.tar") unexpected(next.header.name, "header.tar");
+  const compression = split.compression;
+  const headerRaw = await readMember(next, limits.headerBytes, next.header.name);
+  checkDigest(manifest, next.header.name, headerRaw);
+  let header = await parseHeader(
+    await inflateHeader(headerRaw, compression, limits, "header"),
+    limits,
+  );
+
+  let rest = await entries.next();
+  if (augmentManifest) {
+    const augmentName = `header-augment${next.header.name.slice("header".length)}`;
+    if (rest?.header.name !== augmentName) {
+      fail(
+        "ARTIFACT_STRUCTURE",
+        `manifest-augment is present but ${augmentName} does not follow the header`,
+      );
+    }
+    const raw = await readMember(rest, limits.headerBytes, augmentName);
+    checkDigest(augmentManifest, augmentName, raw, "manifest-augment");
+    header = await applyAugment(
+      header,
+      await inflateHeader(raw, compression, limits, "header-augment"),
+      limits,
+    );
+    rest = await entries.next();
+  }
+  const fullManifest = augmentManifest ? new Map([...manifest, ...augmentManifest]) : manifest;
+  return artifactOver(entries, rest, {
+    version: version.version,
+    manifest: fullManifest,
+    manifestBytes,
+    signed,
+    signatureVerified: signed && keys.length > 0,
+    augmented: augmentManifest !== undefined,
+    compression,
+    header,
+  }, limits);
+}
+
+type ArtifactInfo = Omit<Artifact, "payloads" | "finish" | "cancel">;
+
+function artifactOver(
+  entries: ReturnType<typeof outerEntries>,
+  first: Entry | undefined,
+  info: ArtifactInfo,
+  limits: ReadLimits,
+): Artifact {
+  let pending = first;
+  let started = false;
+  const seen = new Set<string>();
+
+  async function* payloads(): AsyncGenerator<Payload> {
+    if (started) fail("READER_MISUSE", "the payloads of an artifact can be read only once");
+    started = true;
+    for (let index = 0; pending; index++) {
+      const entry = pending;
+      const split = splitCompressedName(entry.header.name);
+      const expectedName = `data/${String(index).padStart(4, "0")}.tar`;
+      if (!split || split.base !== expectedName) unexpected(entry.header.name, expectedName);
+      if (index >= info.header.payloads.length) {
+        fail("ARTIFACT_STRUCTURE", `${entry.header.name} has no payload header`);
+      }
+      const files = payloadFiles(entry.body, {
+        index,
+        compression: split.compression,
+        manifest: info.manifest,
+        limits,
+        seen,
+      });
+      yield {
+        index,
+        header: info.header.payloads[index],
+        compression: split.compression,
+        files: () => files,
+      };
+      // Files the consumer did not read are still read and verified.
+      for await (const file of files) await drain(file.stream);
+      pending = await entries.next();
+    }
+  }
+
+  async function finish(): Promise<void> {
+    if (!started) {
+      for await (const payload of payloads()) {
+        for await (const _ of payload.files()) { /* read */ }
+      }
+    }
+    if (await entries.next()) {
+      fail("ARTIFACT_STRUCTURE", "the artifact has members after its payloads");
+    }
+    for (const name of info.manifest.keys()) {
+      if (name.startsWith("data/") && !seen.has(name)) {
+        fail(
+          "MANIFEST_MISMATCH",
+          `the manifest lists ${name}, but the artifact does not contain it`,
+        );
+      }
+    }
+  }
+
+  return {
+    ...info,
+    payloads,
+    finish,
+    cancel: (reason?: unknown) => entries.cancel(reason),
+  };
+}
+
+/** Reads a whole artifact and checks everything; resolves with what was read. */
+export async function verifyArtifact(
+  input: ByteStream,
+  options: ReadOptions = {},
+): Promise<ArtifactInfo> {
+  const artifact = await openArtifact(input, options);
+  await artifact.finish().catch(async (error) => {
+    await artifact.cancel(error);
+    throw error;
+  });
+  return artifact;
+}

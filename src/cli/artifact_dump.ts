@@ -1,0 +1,96 @@
+/** `ota artifact dump`: extract payload files, scripts and meta-data, each only once verified. */
+import { promises as fs } from "node:fs";
+import { join } from "node:path";
+import { Command } from "commander";
+import { openArtifact } from "../artifact/reader.ts";
+import { fail } from "../errors.ts";
+import { readFileStream, writeFully } from "../files.ts";
+import { collect, loadVerifyKeys } from "./options.ts";
+
+interface DumpOptions {
+  files?: string;
+  scripts?: string;
+  metaData?: string;
+  key?: string[];
+}
+
+/** Streams a verified payload file to `dir/name`; a mismatch leaves no file behind. */
+async function saveVerified(
+  dir: string,
+  name: string,
+  stream: ReadableStream<Uint8Array>,
+): Promise<void> {
+  const target = join(dir, name);
+  const partial = join(dir, `.${name}.part`);
+  const handle = await fs.open(partial, "w", 0o644);
+  try {
+    let position = 0;
+    for await (const chunk of stream) {
+      await writeFully(handle, chunk, position);
+      position += chunk.byteLength;
+    }
+    await handle.close();
+    await fs.rename(partial, target);
+  } catch (error) {
+    await handle.close().catch(() => {});
+    await fs.rm(partial, { force: true });
+    throw error;
+  }
+}
+
+export function artifactDumpCommand(): Command {
+  return new Command("dump")
+    .description(
+      "extract payload files, state scripts and meta-data (each written only after it verified)",
+    )
+    .argument("<artifact>", "the .mender file")
+    .option("--files <dir>", "write the payload files here")
+    .option("--scripts <dir>", "write the state scripts here")
+    .option("--meta-data <dir>", "write the payload meta-data (meta-data.json) here")
+    .option(
+      "-k, --key <file>",
+      "PEM public key the artifact must be signed with (repeatable)",
+      collect,
+    )
+    .addHelpText(
+      "after",
+      `
+Examples:
+  ota artifact dump --files ./payload release-2.mender
+  ota artifact dump --scripts ./scripts --meta-data ./meta module-1.mender`,
+    )
+    .action(async (path: string, o: DumpOptions) => {
+      if (!o.files && !o.scripts && !o.metaData) {
+        fail(
+          "BAD_ARGUMENTS",
+          "say what to dump: --files DIR, --scripts DIR and/or --meta-data DIR",
+        );
+      }
+      const artifact = await openArtifact(readFileStream(path), {
+        verifyKeys: o.key?.length ? loadVerifyKeys(o.key) : undefined,
+      });
+      try {
+        if (o.scripts) {
+          await fs.mkdir(o.scripts, { recursive: true });
+          for (const script of artifact.header.scripts) {
+            await fs.writeFile(join(o.scripts, script.name), script.bytes, { mode: 0o755 });
+          }
+        }
+        const meta = artifact.header.payloads[0]?.metaDataBytes;
+        if (o.metaData && meta !== undefined) {
+          await fs.mkdir(o.metaData, { recursive: true });
+          await fs.writeFile(join(o.metaData, "meta-data.json"), meta);
+        }
+        if (o.files) await fs.mkdir(o.files, { recursive: true });
+        for await (const payload of artifact.payloads()) {
+          for await (const file of payload.files()) {
+            if (o.files && payload.index === 0) await saveVerified(o.files, file.name, file.stream);
+          }
+        }
+        await artifact.finish();
+      } catch (error) {
+        await artifact.cancel(error);
+        throw error;
+      }
+    });
+}

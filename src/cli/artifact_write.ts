@@ -1,0 +1,257 @@
+/** `ota artifact write rootfs-image | module-image | bootstrap-artifact` */
+import { basename } from "node:path";
+import { Command, Option } from "commander";
+import { compressions, parseCompressionName } from "../artifact/compression.ts";
+import { type ArtifactSpec, type PayloadSpec, writeArtifact } from "../artifact/writer.ts";
+import { fail } from "../errors.ts";
+import { collect, keyValues, loadSigningKey, parseJsonObject, readFileOrFail } from "./options.ts";
+import { createProgress, type ProgressMode } from "./progress.ts";
+
+interface CommonOptions {
+  artifactName: string;
+  deviceType: string[];
+  outputPath?: string;
+  artifactNameDepends?: string[];
+  dependsGroups?: string[];
+  providesGroup?: string;
+  provides?: string[];
+  depends?: string[];
+  clearsProvides?: string[];
+  noDefaultClearsProvides?: boolean;
+  defaultClearsProvides?: boolean;
+  softwareName?: string;
+  softwareVersion?: string;
+  softwareFilesystem?: string;
+  defaultSoftwareVersion?: boolean;
+  script?: string[];
+  key?: string;
+  compression: string;
+  compressionLevel?: string;
+  version?: string;
+  progress?: boolean;
+}
+
+function commonOptions(command: Command, withFiles: boolean): Command {
+  command
+    .requiredOption("-n, --artifact-name <name>", "name of the artifact")
+    .requiredOption("-t, --device-type <type>", "compatible device type (repeatable)", collect)
+    .option("-o, --output-path <file>", "where to write the artifact (default: <name>.mender)")
+    .option(
+      "-N, --artifact-name-depends <name>",
+      "artifact(s) this update depends on (repeatable)",
+      collect,
+    )
+    .option("-G, --depends-groups <group>", "group(s) this update depends on (repeatable)", collect)
+    .option("-g, --provides-group <group>", "group this artifact provides")
+    .option(
+      "-p, --provides <key:value>",
+      "add to type-info artifact_provides (repeatable)",
+      collect,
+    )
+    .option("-d, --depends <key:value>", "add to type-info artifact_depends (repeatable)", collect)
+    .option(
+      "--clears-provides <pattern>",
+      "add a clears_artifact_provides pattern (repeatable)",
+      collect,
+    )
+    .option("--no-default-clears-provides", "do not add the default clears_artifact_provides")
+    .option("--software-name <name>", "store the version as rootfs-image.NAME.version")
+    .option("--software-version <version>", "software version (default: the artifact name)")
+    .option("--software-filesystem <name>", "use NAME instead of rootfs-image in the version key")
+    .option("--no-default-software-version", "do not write the software version provide")
+    .option("-s, --script <file>", "state script to embed (repeatable)", collect)
+    .option("-k, --key <file>", "PEM private key (RSA or ECDSA P-256) to sign with")
+    .addOption(
+      new Option("--compression <kind>", "none, gzip, lzma (xz) or zstd")
+        .default("gzip"),
+    )
+    .option("--compression-level <1-9>", "compression level (default: the compressor's own)")
+    .option("-v, --version <n>", "artifact format version (only 3 is written)", "3")
+    .option("--no-progress", "no progress bar");
+  if (withFiles) {
+    command.option("-f, --file <file>", "payload file (repeatable)", collect);
+  }
+  return command;
+}
+
+function scripts(paths: string[] = []) {
+  return paths.map((path) => ({
+    name: basename(path),
+    bytes: readFileOrFail(path, "the state script"),
+  }));
+}
+
+function versionProvides(o: CommonOptions, payloadType: string): Record<string, string> {
+  if (o.defaultSoftwareVersion === false) return {};
+  const prefix = o.softwareFilesystem ?? "rootfs-image";
+  const name = o.softwareName ?? (payloadType === "rootfs-image" ? undefined : payloadType);
+  return {
+    [name ? `${prefix}.${name}.version` : `${prefix}.version`]: o.softwareVersion ?? o.artifactName,
+  };
+}
+
+function baseSpec(o: CommonOptions, payload: PayloadSpec): ArtifactSpec {
+  if (o.version !== undefined && o.version !== "3") {
+    fail("BAD_ARGUMENTS", `only artifact format version 3 is written, not ${o.version}`);
+  }
+  return {
+    name: o.artifactName,
+    group: o.providesGroup,
+    deviceTypes: o.deviceType,
+    depends: { artifact_name: o.artifactNameDepends, artifact_group: o.dependsGroups },
+    payload,
+    scripts: scripts(o.script),
+    compression: parseCompressionName(o.compression),
+    compressionLevel: o.compressionLevel === undefined ? undefined : Number(o.compressionLevel),
+    signingKey: o.key ? loadSigningKey(o.key) : undefined,
+  };
+}
+
+async function write(
+  spec: ArtifactSpec,
+  o: CommonOptions,
+  progressMode: ProgressMode,
+): Promise<void> {
+  const output = o.outputPath ?? `${o.artifactName}.mender`;
+  const progress = createProgress(o.progress === false ? "none" : progressMode);
+  let phase = "";
+  const result = await writeArtifact(spec, output, {
+    onProgress: ({ phase: p, bytes, total }) => {
+      if (p !== phase) {
+        if (phase) progress.done();
+        phase = p;
+        progress.step(p === "hash" ? "checksum" : "write", total);
+      }
+      progress.update(bytes);
+    },
+  });
+  if (phase) progress.done();
+  console.log(`Wrote ${output} (${result.bytes} bytes)`);
+}
+
+export function artifactWriteCommand(progressMode: () => ProgressMode): Command {
+  const write_ = new Command("write").description("write a Mender Artifact (format v3)");
+
+  commonOptions(
+    write_.command("rootfs-image").description(
+      "an artifact that updates the whole root filesystem (A/B)",
+    ),
+    true,
+  )
+    .option("--legacy-rootfs-image-checksum", "store the checksum as rootfs_image_checksum")
+    .option("--no-checksum-provide", "do not write the rootfs-image.checksum provide")
+    .addHelpText(
+      "after",
+      `
+Examples:
+  ota artifact write rootfs-image -n release-2 -t raspberrypi4 -f rootfs.ext4 -o release-2.mender
+  ota artifact write rootfs-image -n release-2 -t board-a -t board-b -f rootfs.ext4 \\
+      --compression lzma -k signing.key -s ArtifactInstall_Enter_00_check`,
+    )
+    .action(
+      async (
+        o: CommonOptions & {
+          file?: string[];
+          legacyRootfsImageChecksum?: boolean;
+          checksumProvide?: boolean;
+        },
+      ) => {
+        if (o.file?.length !== 1) {
+          fail("BAD_ARGUMENTS", "rootfs-image takes exactly one file (-f rootfs.ext4)");
+        }
+        const clears = o.defaultClearsProvides === false
+          ? []
+          : ["artifact_group", "rootfs_image_checksum", "rootfs-image.*"];
+        const payload: PayloadSpec = {
+          type: "rootfs-image",
+          typeInfoType: "",
+          files: [{ name: basename(o.file[0]), path: o.file[0] }],
+          typeInfo: {
+            artifact_provides: {
+              ...versionProvides(o, "rootfs-image"),
+              ...keyValues(o.provides, "-p"),
+            },
+            artifact_depends: keyValues(o.depends, "-d"),
+            clears_artifact_provides: [...clears, ...(o.clearsProvides ?? [])],
+          },
+          metaData: {},
+          checksumProvide: o.checksumProvide === false
+            ? undefined
+            : o.legacyRootfsImageChecksum
+            ? "rootfs_image_checksum"
+            : "rootfs-image.checksum",
+        };
+        await write(baseSpec(o, payload), o, progressMode());
+      },
+    );
+
+  commonOptions(
+    write_.command("module-image").description(
+      "an artifact for an Update Module (-T names the module)",
+    ),
+    true,
+  )
+    .requiredOption("-T, --type <module>", "payload type: the Update Module that installs it")
+    .option("-m, --meta-data <file>", "JSON object handed to the module as header/meta-data")
+    .addHelpText(
+      "after",
+      `
+Examples:
+  ota artifact write module-image -T directory -n web-1.2 -t gateway \\
+      -f update.tar -f dest_dir -o web-1.2.mender
+  ota artifact write module-image -T dfu -n fw-2.0 -t gateway -f firmware.bin \\
+      -m dfu.json -p dfu.board.version:2.0`,
+    )
+    .action(async (o: CommonOptions & { file?: string[]; type: string; metaData?: string }) => {
+      if (o.type === "rootfs-image") {
+        fail("BAD_ARGUMENTS", "use 'write rootfs-image' for root filesystem images");
+      }
+      const clears = o.defaultClearsProvides === false ? [] : [`rootfs-image.${o.type}.*`];
+      const payload: PayloadSpec = {
+        type: o.type,
+        files: (o.file ?? []).map((path) => ({ name: basename(path), path })),
+        typeInfo: {
+          artifact_provides: { ...versionProvides(o, o.type), ...keyValues(o.provides, "-p") },
+          artifact_depends: keyValues(o.depends, "-d"),
+          clears_artifact_provides: [...(o.clearsProvides ?? []), ...clears],
+        },
+        metaData: o.metaData
+          ? parseJsonObject(
+            readFileOrFail(o.metaData, "the meta-data file"),
+            `meta-data ${o.metaData}`,
+          )
+          : undefined,
+      };
+      await write(baseSpec(o, payload), o, progressMode());
+    });
+
+  commonOptions(
+    write_.command("bootstrap-artifact").description(
+      "an empty-payload artifact that only sets the name and provides",
+    ),
+    false,
+  )
+    .addHelpText(
+      "after",
+      `
+Example:
+  ota artifact write bootstrap-artifact -n factory-1 -t gateway -p rootfs-image.version:factory-1`,
+    )
+    .action(async (o: CommonOptions) => {
+      const payload: PayloadSpec = {
+        type: null,
+        files: [],
+        typeInfo: {
+          artifact_provides: keyValues(o.provides, "-p"),
+          artifact_depends: keyValues(o.depends, "-d"),
+          clears_artifact_provides: o.clearsProvides,
+        },
+      };
+      await write(baseSpec(o, payload), o, progressMode());
+    });
+
+  return write_.addHelpText(
+    "after",
+    `\nCompressions: ${compressions.join(", ")} (lzma is accepted for xz).`,
+  );
+}

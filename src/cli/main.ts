@@ -1,0 +1,96 @@
+/**
+ * The command line: builds the commands, runs one, and turns any failure into one line
+ * with a stable code and Mender's exit code (a stack trace only with --debug).
+ */
+import process from "node:process";
+import { Command, CommanderError, Option } from "commander";
+import { ExitCode, OtaError } from "../errors.ts";
+import { VERSION } from "../version.ts";
+import { artifactDumpCommand } from "./artifact_dump.ts";
+import { artifactReadCommand, artifactValidateCommand } from "./artifact_read.ts";
+import { artifactSignCommand } from "./artifact_sign.ts";
+import { artifactWriteCommand } from "./artifact_write.ts";
+import { parseProgressMode, type ProgressMode } from "./progress.ts";
+
+export interface GlobalOptions {
+  debug?: boolean;
+  progress: ProgressMode;
+}
+
+export function buildProgram(): Command {
+  const program = new Command("ota")
+    .description(
+      "Mender-compatible over-the-air updates: artifacts, A/B root filesystems, Update Modules",
+    )
+    .version(VERSION, "--version", "print the version")
+    .option("--debug", "show stack traces and debug logs")
+    .addOption(
+      new Option("--progress <mode>", "progress output: auto, bar, json or none")
+        .default("auto")
+        .argParser(parseProgressMode),
+    )
+    .showHelpAfterError("(run with --help for usage and examples)")
+    .exitOverride();
+  const progressMode = () => program.opts<GlobalOptions>().progress;
+
+  const artifact = new Command("artifact")
+    .description("write, read, validate and sign Mender Artifacts")
+    .addHelpText(
+      "after",
+      `
+Examples:
+  ota artifact write rootfs-image -n release-2 -t raspberrypi4 -f rootfs.ext4
+  ota artifact read release-2.mender
+  ota artifact validate -k verify.pem release-2.mender
+  ota artifact sign -k signing.key release-2.mender`,
+    );
+  artifact.addCommand(artifactWriteCommand(progressMode));
+  artifact.addCommand(artifactReadCommand(progressMode));
+  artifact.addCommand(artifactValidateCommand(progressMode));
+  artifact.addCommand(artifactSignCommand());
+  artifact.addCommand(artifactDumpCommand());
+  program.addCommand(artifact);
+
+  program.addHelpText(
+    "after",
+    `
+Examples:
+  ota install https://updates.example.com/release-2.mender   then reboot, then: ota commit
+  ota artifact write rootfs-image -n release-2 -t my-board -f rootfs.ext4
+  ota artifact read release-2.mender`,
+  );
+  for (const command of allCommands(program)) command.exitOverride();
+  return program;
+}
+
+function allCommands(command: Command): Command[] {
+  return [command, ...command.commands.flatMap(allCommands)];
+}
+
+/** Prints an error the way a person can act on it; returns the exit code. */
+export function reportError(error: unknown, debug: boolean): number {
+  if (error instanceof CommanderError) {
+    // commander already printed the usage problem (or the help/version it was asked for).
+    return error.exitCode === 0 ? ExitCode.ok : ExitCode.failed;
+  }
+  if (error instanceof OtaError) {
+    process.stderr.write(`ota: ${error.message} [${error.code}]\n`);
+    if (debug) process.stderr.write(`${error.stack}\n`);
+    return error.exitCode;
+  }
+  const message = error instanceof Error ? error.message : String(error);
+  process.stderr.write(`ota: unexpected error: ${message} [INTERNAL]\n`);
+  if (debug && error instanceof Error) process.stderr.write(`${error.stack}\n`);
+  else process.stderr.write("ota: run again with --debug for details\n");
+  return ExitCode.failed;
+}
+
+export async function run(argv: string[]): Promise<number> {
+  const program = buildProgram();
+  try {
+    await program.parseAsync(argv, { from: "user" });
+    return ExitCode.ok;
+  } catch (error) {
+    return reportError(error, argv.includes("--debug"));
+  }
+}

@@ -1,0 +1,106 @@
+/** File I/O helpers on `node:fs`: streams of large chunks, and crash-safe writes. */
+import { Buffer } from "node:buffer";
+import { constants, promises as fs } from "node:fs";
+import { dirname } from "node:path";
+import type { ByteStream } from "./streams.ts";
+
+const CHUNK = 1024 * 1024;
+
+/** A file (or block device) as a stream of 1 MiB chunks, from `start` for `length` bytes. */
+export function readFileStream(path: string, start = 0, length = Infinity): ByteStream {
+  let handle: fs.FileHandle | undefined;
+  let position = start;
+  let left = length;
+  return new ReadableStream<Uint8Array>({
+    async start() {
+      handle = await fs.open(path, "r");
+    },
+    async pull(controller) {
+      const want = Math.min(CHUNK, left);
+      const buffer = new Uint8Array(want);
+      const { bytesRead } = await handle!.read(buffer, 0, want, position);
+      position += bytesRead;
+      left -= bytesRead;
+      if (bytesRead > 0) {
+        controller.enqueue(bytesRead === want ? buffer : buffer.subarray(0, bytesRead));
+      }
+      if (bytesRead === 0 || left <= 0) {
+        await handle!.close();
+        handle = undefined;
+        controller.close();
+      }
+    },
+    async cancel() {
+      await handle?.close();
+      handle = undefined;
+    },
+  }, { highWaterMark: 0 });
+}
+
+/** Writes all of `buffer` at `position` (pwrite loops until done). */
+export async function writeFully(
+  handle: fs.FileHandle,
+  buffer: Uint8Array,
+  position: number,
+): Promise<void> {
+  let offset = 0;
+  while (offset < buffer.byteLength) {
+    const { bytesWritten } = await handle.write(
+      buffer,
+      offset,
+      buffer.byteLength - offset,
+      position + offset,
+    );
+    offset += bytesWritten;
+  }
+}
+
+/** fsync of a directory, so a rename inside it survives a power cut. */
+export async function syncDir(path: string): Promise<void> {
+  const handle = await fs.open(path, constants.O_RDONLY | constants.O_DIRECTORY);
+  try {
+    await handle.sync();
+  } finally {
+    await handle.close();
+  }
+}
+
+/**
+ * Replaces `path` atomically: write a temporary file, fsync it, rename it over the
+ * target, fsync the directory. A power cut leaves either the old or the new content.
+ */
+export async function atomicWriteFile(
+  path: string,
+  data: Uint8Array | string,
+  mode = 0o600,
+): Promise<void> {
+  const temp = `${path}.tmp-${process.pid}`;
+  const handle = await fs.open(temp, "w", mode);
+  try {
+    await writeFully(handle, typeof data === "string" ? Buffer.from(data) : data, 0);
+    await handle.sync();
+  } finally {
+    await handle.close();
+  }
+  await fs.rename(temp, path);
+  await syncDir(dirname(path));
+}
+
+export async function exists(path: string): Promise<boolean> {
+  try {
+    await fs.lstat(path);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** Reads a small file as text, or undefined when it does not exist. */
+export async function readTextIfExists(path: string): Promise<string | undefined> {
+  try {
+    return await fs.readFile(path, "utf8");
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === "ENOENT") return undefined;
+    throw error;
+  }
+}

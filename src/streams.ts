@@ -1,0 +1,128 @@
+/** Small stream helpers shared by the artifact reader, the writer and the install path. */
+import { createHash, type Hash } from "node:crypto";
+import { fail } from "./errors.ts";
+
+export type ByteStream = ReadableStream<Uint8Array>;
+
+/** Reads a whole stream into memory, refusing more than `limit` bytes. */
+export async function readAll(
+  stream: ByteStream,
+  limit: number,
+  what: string,
+): Promise<Uint8Array> {
+  const chunks: Uint8Array[] = [];
+  let total = 0;
+  for await (const chunk of stream) {
+    total += chunk.byteLength;
+    if (total > limit) {
+      await stream.cancel().catch(() => {});
+      fail("LIMIT_EXCEEDED", `${what} is larger than the limit of ${limit} bytes`);
+    }
+    chunks.push(chunk);
+  }
+  return concat(chunks, total);
+}
+
+export function concat(chunks: Uint8Array[], total?: number): Uint8Array {
+  if (chunks.length === 1) return chunks[0];
+  const out = new Uint8Array(total ?? chunks.reduce((n, c) => n + c.byteLength, 0));
+  let offset = 0;
+  for (const chunk of chunks) {
+    out.set(chunk, offset);
+    offset += chunk.byteLength;
+  }
+  return out;
+}
+
+export function sha256Hex(bytes: Uint8Array): string {
+  return createHash("sha256").update(bytes).digest("hex");
+}
+
+/**
+ * A pass-through that hashes the bytes and, at the end, errors the stream instead of
+ * closing it when the digest is not the expected one. A consumer that waits for the
+ * stream to close therefore never acts on bytes whose checksum did not match.
+ */
+export function verifyingSha256(
+  expectedHex: string,
+  onMismatch: (actualHex: string) => Error,
+): TransformStream<Uint8Array, Uint8Array> {
+  const hash: Hash = createHash("sha256");
+  return new TransformStream({
+    transform(chunk, controller) {
+      hash.update(chunk);
+      controller.enqueue(chunk);
+    },
+    flush() {
+      const actual = hash.digest("hex");
+      if (actual !== expectedHex) throw onMismatch(actual);
+    },
+  });
+}
+
+/** A pass-through that hashes the bytes and hands the digest over at the end. */
+export function hashingSha256(
+  onDigest: (hex: string, bytes: number) => void,
+): TransformStream<Uint8Array, Uint8Array> {
+  const hash = createHash("sha256");
+  let bytes = 0;
+  return new TransformStream({
+    transform(chunk, controller) {
+      hash.update(chunk);
+      bytes += chunk.byteLength;
+      controller.enqueue(chunk);
+    },
+    flush() {
+      onDigest(hash.digest("hex"), bytes);
+    },
+  });
+}
+
+/** A pass-through that errors once more than `limit` bytes went through. */
+export function byteLimit(
+  limit: number,
+  onExceeded: () => Error,
+): TransformStream<Uint8Array, Uint8Array> {
+  let seen = 0;
+  return new TransformStream({
+    transform(chunk, controller) {
+      seen += chunk.byteLength;
+      if (seen > limit) throw onExceeded();
+      controller.enqueue(chunk);
+    },
+  });
+}
+
+/** A pass-through that reports the running byte count (for progress). */
+export function counting(
+  onBytes: (total: number) => void,
+): TransformStream<Uint8Array, Uint8Array> {
+  let total = 0;
+  return new TransformStream({
+    transform(chunk, controller) {
+      total += chunk.byteLength;
+      onBytes(total);
+      controller.enqueue(chunk);
+    },
+  });
+}
+
+/** Reads and discards a stream; resolves with its length. */
+export async function drain(stream: ByteStream): Promise<number> {
+  let total = 0;
+  for await (const chunk of stream) total += chunk.byteLength;
+  return total;
+}
+
+export function bytesOf(text: string): Uint8Array {
+  return new TextEncoder().encode(text);
+}
+
+export function streamOf(...chunks: Uint8Array[]): ByteStream {
+  return new ReadableStream({
+    start(controller) {
+      for (const chunk of chunks) controller.enqueue(chunk);
+      controller.close();
+    },
+  });
+}

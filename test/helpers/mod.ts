@@ -1,0 +1,96 @@
+/** Test helpers: temporary directories, running commands, the compiled binary. */
+import { fileURLToPath } from "node:url";
+
+export const ROOT = fileURLToPath(new URL("../../", import.meta.url)).replace(/\/$/, "");
+export const BINARY = `${ROOT}/dist/ota`;
+export const BINARY_ARM64 = `${ROOT}/dist/ota-linux-arm64`;
+
+export interface RunResult {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+/** Runs a command to completion; never throws on a non-zero exit. */
+export async function run(
+  cmd: string[],
+  options: { cwd?: string; env?: Record<string, string>; stdin?: Uint8Array | string } = {},
+): Promise<RunResult> {
+  const child = new Deno.Command(cmd[0], {
+    args: cmd.slice(1),
+    cwd: options.cwd,
+    env: options.env,
+    stdin: options.stdin !== undefined ? "piped" : "null",
+    stdout: "piped",
+    stderr: "piped",
+  }).spawn();
+  if (options.stdin !== undefined) {
+    const writer = child.stdin.getWriter();
+    await writer.write(
+      typeof options.stdin === "string" ? new TextEncoder().encode(options.stdin) : options.stdin,
+    );
+    await writer.close();
+  }
+  const out = await child.output();
+  const decode = (b: Uint8Array) => new TextDecoder().decode(b);
+  return { code: out.code, stdout: decode(out.stdout), stderr: decode(out.stderr) };
+}
+
+/** Runs a command and fails the test with its output when it does not exit 0. */
+export async function sh(cmd: string[], options: Parameters<typeof run>[1] = {}): Promise<string> {
+  const result = await run(cmd, options);
+  if (result.code !== 0) {
+    throw new Error(`${cmd.join(" ")} exited ${result.code}\n${result.stdout}\n${result.stderr}`);
+  }
+  return result.stdout;
+}
+
+/** The compiled binary: the e2e tests run what ships. */
+export function ota(args: string[], options: Parameters<typeof run>[1] = {}): Promise<RunResult> {
+  return run([BINARY, ...args], options);
+}
+
+/** A fresh temporary directory, removed when the returned disposable is disposed. */
+export async function tempDir(prefix = "ota-test-"): Promise<{ path: string } & AsyncDisposable> {
+  const path = await Deno.makeTempDir({ prefix });
+  return {
+    path,
+    async [Symbol.asyncDispose]() {
+      await Deno.remove(path, { recursive: true }).catch(() => {});
+    },
+  };
+}
+
+/** Deterministic pseudo-random bytes (xorshift), so failures reproduce. */
+export function pseudoRandomBytes(length: number, seed = 1): Uint8Array {
+  const out = new Uint8Array(length);
+  let x = seed >>> 0 || 1;
+  for (let i = 0; i < length; i++) {
+    x ^= x << 13;
+    x ^= x >>> 17;
+    x ^= x << 5;
+    out[i] = x & 0xff;
+  }
+  return out;
+}
+
+export async function sha256File(path: string): Promise<string> {
+  const { createHash } = await import("node:crypto");
+  const hash = createHash("sha256");
+  using file = await Deno.open(path);
+  for await (const chunk of file.readable) hash.update(chunk);
+  return hash.digest("hex");
+}
+
+export function hasCommand(name: string): boolean {
+  try {
+    return new Deno.Command("sh", {
+      args: ["-c", `command -v ${name}`],
+      stdout: "null",
+      stderr: "null",
+    })
+      .outputSync().code === 0;
+  } catch {
+    return false;
+  }
+}
