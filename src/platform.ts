@@ -2,6 +2,7 @@
  * The one place that looks at which runtime runs ota (Deno from source, Bun in the compiled
  * binary). Everything else uses Web APIs and `node:` built-ins only.
  */
+import { readFileStream } from "./files.ts";
 
 // deno-lint-ignore no-explicit-any
 const g = globalThis as any;
@@ -44,4 +45,155 @@ export function httpFetch(options: HttpClientOptions): typeof fetch {
     return (input, init) => fetch(input, { ...init, client } as unknown as RequestInit);
   }
   return fetch;
+}
+
+// ---- HTTP server (`ota serve`) ----
+
+interface BunServer {
+  hostname?: string;
+  port?: number;
+  pendingRequests: number;
+  requestIP(request: Request): { address: string } | null;
+  stop(closeActiveConnections?: boolean): Promise<void> | void;
+}
+
+export interface ConnectionInfo {
+  remoteAddress: string;
+}
+
+export type Handler = (request: Request, info: ConnectionInfo) => Response | Promise<Response>;
+
+export interface ServeOptions {
+  hostname: string;
+  /** 0 picks a free port; the chosen one is in the result. */
+  port: number;
+  /** PEM text of the certificate chain and its key. */
+  tls?: { cert: string; key: string };
+  /** A connection that sends or receives nothing for this long is closed (Bun: at most 255). */
+  idleTimeoutSeconds?: number;
+  /** Request bodies larger than this are refused by the server itself. */
+  maxRequestBodyBytes?: number;
+}
+
+export interface RunningServer {
+  hostname: string;
+  port: number;
+  /** Requests being handled or whose response body is still being sent. */
+  activeRequests(): number;
+  /** Stops accepting, ends open connections. */
+  close(): Promise<void>;
+}
+
+/** Deno-side requests in flight, counted until their file body is sent or abandoned. */
+let denoActive = 0;
+/** Responses whose body lowers `denoActive` itself when it ends. */
+const selfCounting = new WeakSet<Response>();
+
+/** Serves `handler` with the runtime's own server call: `Bun.serve` or `Deno.serve`. */
+export function serve(handler: Handler, options: ServeOptions): Promise<RunningServer> {
+  if (runtime === "bun") return Promise.resolve(serveBun(handler, options));
+  if (runtime === "deno") return Promise.resolve(serveDeno(handler, options));
+  throw new Error("serving HTTP needs the ota binary (Bun) or Deno");
+}
+
+function serveBun(handler: Handler, options: ServeOptions): RunningServer {
+  const server: BunServer = g.Bun.serve({
+    hostname: options.hostname,
+    port: options.port,
+    idleTimeout: Math.min(255, options.idleTimeoutSeconds ?? 30),
+    maxRequestBodySize: options.maxRequestBodyBytes ?? 64 * 1024,
+    tls: options.tls,
+    development: false,
+    fetch: (request: Request, srv: BunServer) =>
+      handler(request, { remoteAddress: srv.requestIP(request)?.address ?? "" }),
+  });
+  return {
+    hostname: server.hostname ?? options.hostname,
+    port: server.port ?? options.port,
+    // Bun counts a request until its body (a sendfile of a file slice too) is fully sent.
+    activeRequests: () => server.pendingRequests,
+    close: async () => {
+      await server.stop(true);
+    },
+  };
+}
+
+function serveDeno(handler: Handler, options: ServeOptions): RunningServer {
+  const server = g.Deno.serve({
+    hostname: options.hostname,
+    port: options.port,
+    cert: options.tls?.cert,
+    key: options.tls?.key,
+    onListen: () => {},
+  }, async (request: Request, info: { remoteAddr: { hostname: string } }) => {
+    denoActive++;
+    try {
+      const response = await handler(request, { remoteAddress: info.remoteAddr.hostname });
+      if (!selfCounting.has(response)) denoActive--;
+      return response;
+    } catch (error) {
+      denoActive--;
+      throw error;
+    }
+  });
+  return {
+    hostname: server.addr.hostname,
+    port: server.addr.port,
+    activeRequests: () => denoActive,
+    close: async () => {
+      await server.shutdown();
+    },
+  };
+}
+
+export interface FileResponseOptions {
+  /** First byte, inclusive. */
+  start: number;
+  /** End, exclusive. */
+  end: number;
+  status: number;
+  headers: Headers;
+  /** HEAD: the same headers, no body. */
+  headOnly?: boolean;
+}
+
+/**
+ * A response carrying bytes `[start, end)` of a file with an exact Content-Length. Under Bun
+ * it is a slice of `Bun.file`, sent with sendfile: a streamed body would lose its
+ * Content-Length there (Bun sends streams chunked).
+ */
+export function fileResponse(path: string, options: FileResponseOptions): Response {
+  const { start, end, status, headers } = options;
+  headers.set("content-length", String(end - start));
+  if (options.headOnly) return new Response(null, { status, headers });
+  if (runtime === "bun") {
+    return new Response(g.Bun.file(path).slice(start, end), { status, headers });
+  }
+  let counted = runtime === "deno";
+  const done = () => {
+    if (counted) denoActive--;
+    counted = false;
+  };
+  const reader = readFileStream(path, start, end - start).getReader();
+  const body = new ReadableStream<Uint8Array>({
+    async pull(controller) {
+      try {
+        const { done: finished, value } = await reader.read();
+        if (finished) {
+          done();
+          controller.close();
+        } else controller.enqueue(value);
+      } catch (error) {
+        done();
+        controller.error(error);
+      }
+    },
+    cancel(reason) {
+      done();
+      return reader.cancel(reason);
+    },
+  }, { highWaterMark: 0 });
+  const response = new Response(body, { status, headers });
+  selfCounting.add(response);
+  return response;
 }
