@@ -11,6 +11,7 @@ import { artifactReadCommand, artifactValidateCommand } from "./artifact_read.ts
 import { artifactSignCommand } from "./artifact_sign.ts";
 import { artifactWriteCommand } from "./artifact_write.ts";
 import { parseProgressMode, type ProgressMode } from "./progress.ts";
+import { updateCommands } from "./update.ts";
 
 export interface GlobalOptions {
   debug?: boolean;
@@ -50,6 +51,7 @@ Examples:
   artifact.addCommand(artifactSignCommand());
   artifact.addCommand(artifactDumpCommand());
   program.addCommand(artifact);
+  for (const command of updateCommands(() => program.opts<GlobalOptions>())) program.addCommand(command);
 
   program.addHelpText(
     "after",
@@ -89,7 +91,8 @@ export async function run(argv: string[]): Promise<number> {
   const program = buildProgram();
   try {
     await program.parseAsync(argv, { from: "user" });
-    return ExitCode.ok;
+    // commands that end with a non-zero Mender exit code (2: nothing in progress) set it here
+    return typeof process.exitCode === "number" ? process.exitCode : ExitCode.ok;
   } catch (error) {
     return reportError(error, argv.includes("--debug"));
   }

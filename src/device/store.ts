@@ -1,0 +1,110 @@
+/**
+ * What the device remembers, in one small JSON file replaced atomically (write temp, fsync,
+ * rename, fsync dir): the installed artifact's name, group and provides, and the record of
+ * an update in progress. Because both live in one file, a commit changes the name and
+ * the update state in one atomic step.
+ */
+import { mkdir } from "node:fs/promises";
+import { z } from "zod";
+import { headerInfoSchema, typeInfoSchema } from "../artifact/schema.ts";
+import { fail } from "../errors.ts";
+import { atomicWriteFile, readTextIfExists } from "../files.ts";
+
+/**
+ * Where an update stands; named after Mender's standalone states. `Before_*` states are
+ * pauses (an update stopped with --stop-before, or installed and waiting for commit); the
+ * others mark a step that was under way.
+ */
+export const updateStates = [
+  "Download_Enter",
+  "Before_ArtifactInstall_Enter",
+  "ArtifactInstall_Enter",
+  "Before_ArtifactCommit_Enter",
+  "ArtifactCommit_Enter",
+  "ArtifactCommit_Leave",
+  "ArtifactRollback_Enter",
+  "ArtifactFailure_Enter",
+  "Cleanup",
+] as const;
+export type UpdateState = typeof updateStates[number];
+
+export const pausedStates: readonly UpdateState[] = ["Before_ArtifactInstall_Enter", "Before_ArtifactCommit_Enter"];
+
+export const updateRecordSchema = z.object({
+  id: z.string(),
+  state: z.enum(updateStates),
+  startedAt: z.string(),
+  source: z.string(),
+  headerInfo: headerInfoSchema,
+  payloads: z.array(z.object({ type: z.string().nullable(), typeInfo: typeInfoSchema })),
+  needsReboot: z.enum(["No", "Yes", "Automatic"]).optional(),
+  supportsRollback: z.boolean().optional(),
+  /** Set once the update failed; the error path then runs to the end. */
+  failed: z.boolean().default(false),
+  error: z.string().optional(),
+});
+export type UpdateRecord = z.infer<typeof updateRecordSchema>;
+
+export const storeSchema = z.object({
+  version: z.literal(1),
+  artifactName: z.string().optional(),
+  artifactGroup: z.string().optional(),
+  provides: z.record(z.string(), z.string()).default({}),
+  update: updateRecordSchema.optional(),
+  /** How many state records were written for the current update: a loop guard. */
+  writes: z.number().int().default(0),
+});
+export type StoreData = z.infer<typeof storeSchema>;
+
+const FILE = "ota-store.json";
+/** Mender gives up after this many state writes for one update (a crash loop). */
+export const MAX_STATE_WRITES = 1000;
+
+export function storePath(dataDir: string): string {
+  return `${dataDir}/${FILE}`;
+}
+
+export async function loadStore(dataDir: string): Promise<StoreData> {
+  const text = await readTextIfExists(storePath(dataDir));
+  if (text === undefined) return { version: 1, provides: {}, writes: 0 };
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch {
+    fail("STORE_CORRUPT", `${storePath(dataDir)} is not valid JSON; it was not written by ota or was damaged`);
+  }
+  const result = storeSchema.safeParse(value);
+  if (!result.success) {
+    fail("STORE_CORRUPT", `${storePath(dataDir)} is not an ota store: ${result.error.issues[0].message}`);
+  }
+  return result.data;
+}
+
+export async function saveStore(dataDir: string, data: StoreData): Promise<void> {
+  await mkdir(dataDir, { recursive: true, mode: 0o700 });
+  await atomicWriteFile(storePath(dataDir), JSON.stringify(data, null, 2) + "\n");
+}
+
+/** Parses `/etc/mender/artifact_info` (`artifact_name=...`), Mender's pre-database fallback. */
+export function parseArtifactInfo(text: string): string | undefined {
+  let name: string | undefined;
+  for (const raw of text.split("\n")) {
+    const line = raw.trim();
+    if (!line || line.startsWith("#")) continue;
+    const at = line.indexOf("=");
+    if (at < 0) continue;
+    if (line.slice(0, at).trim() === "artifact_name") name = line.slice(at + 1).trim();
+  }
+  return name;
+}
+
+/** Parses the device_type file: `device_type=<type>` on its first line. */
+export function parseDeviceType(text: string, path: string): string {
+  const lines = text.split("\n").filter((l) => l.trim() !== "");
+  const first = lines[0]?.trim() ?? "";
+  if (!first.startsWith("device_type=") || first.length === "device_type=".length) {
+    fail("DEVICE_TYPE_INVALID", `${path} must hold one line 'device_type=<type>'`);
+  }
+  if (lines.length > 1) fail("DEVICE_TYPE_INVALID", `${path} has more than one line`);
+  return first.slice("device_type=".length);
+}

@@ -1,0 +1,35 @@
+/**
+ * U-Boot's environment through the real fw_printenv / fw_setenv (libubootenv or U-Boot's
+ * own tools). All changes go in one `fw_setenv -s -` call: one write of the environment,
+ * atomic when the environment is redundant.
+ */
+import type { Config } from "../../device/config.ts";
+import { runTool } from "../../process.ts";
+import type { BootEnv } from "./mod.ts";
+
+export function parseEnvLines(text: string): Record<string, string> {
+  const vars: Record<string, string> = {};
+  for (const line of text.split("\n")) {
+    const at = line.indexOf("=");
+    if (at <= 0) continue;
+    const value = line.slice(at + 1);
+    // libubootenv prints `name=` for a name it does not know
+    if (value !== "") vars[line.slice(0, at)] = value;
+  }
+  return vars;
+}
+
+export function ubootEnv(config: Config): BootEnv {
+  const configArgs = config.FwEnvConfig ? ["-c", config.FwEnvConfig] : [];
+  return {
+    kind: "uboot",
+    async read() {
+      return parseEnvLines(await runTool("BOOTENV_READ", config.FwPrintenv, configArgs, { timeoutMs: 60_000 }));
+    },
+    async write(vars) {
+      // `name=value` is what libubootenv accepts; an empty value removes the variable.
+      const script = Object.entries(vars).map(([name, value]) => `${name}=${value ?? ""}\n`).join("");
+      await runTool("BOOTENV_WRITE", config.FwSetenv, [...configArgs, "-s", "-"], { stdin: script, timeoutMs: 60_000 });
+    },
+  };
+}

@@ -1,0 +1,40 @@
+/**
+ * The Update Module file tree (protocol v3): what the module reads about the update and
+ * the device, and its private scratch space. Recreated before Download, kept until Cleanup
+ * so that a commit after a reboot finds it again.
+ */
+import { promises as fs } from "node:fs";
+import { join } from "node:path";
+import type { DownloadContext, HandlerContext } from "./handler.ts";
+
+export function treeDir(ctx: HandlerContext): string {
+  return join(ctx.paths.dataDir, "modules", "v3", "payloads", String(ctx.payloadIndex).padStart(4, "0"), "tree");
+}
+
+export async function createTree(ctx: DownloadContext): Promise<string> {
+  const tree = treeDir(ctx);
+  await fs.rm(tree, { recursive: true, force: true });
+  await fs.mkdir(join(tree, "header"), { recursive: true, mode: 0o700 });
+  await fs.mkdir(join(tree, "tmp"), { mode: 0o700 });
+  const info = ctx.header.info.artifact_provides;
+  const files: Record<string, string | Uint8Array> = {
+    "version": "3\n",
+    "current_artifact_name": `${ctx.current.artifactName}\n`,
+    "current_artifact_group": ctx.current.artifactGroup ? `${ctx.current.artifactGroup}\n` : "",
+    "current_device_type": `${ctx.current.deviceType}\n`,
+    "header/artifact_name": info.artifact_name,
+    "header/artifact_group": info.artifact_group ?? "",
+    "header/payload_type": ctx.payload.type ?? "",
+    "header/header-info": ctx.headerInfoBytes,
+    "header/type-info": ctx.payload.typeInfoBytes,
+    "header/meta-data": ctx.payload.metaDataBytes ?? "",
+  };
+  for (const [name, content] of Object.entries(files)) {
+    await fs.writeFile(join(tree, name), content, { mode: 0o600 });
+  }
+  return tree;
+}
+
+export async function removeTree(ctx: HandlerContext): Promise<void> {
+  await fs.rm(treeDir(ctx), { recursive: true, force: true });
+}

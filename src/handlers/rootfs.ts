@@ -1,0 +1,192 @@
+/**
+ * The built-in rootfs-image handler: the image streams into the inactive partition, and
+ * only after its checksum matched and the data is on disk does the bootloader get pointed
+ * at it, with the variables Mender's U-Boot and GRUB integrations use, so a board prepared
+ * for Mender boots ota's updates (and the other way round).
+ */
+import { promises as fs } from "node:fs";
+import { fail } from "../errors.ts";
+import { atomicWriteFile, readTextIfExists, writeFully } from "../files.ts";
+import { type BootEnv, bootEnvFor } from "./bootloader/mod.ts";
+import type { DownloadContext, HandlerContext, PayloadHandler } from "./handler.ts";
+import { findSlots, partitionSize, type Slot } from "./partitions.ts";
+
+const WRITE_BLOCK = 4 * 1024 * 1024;
+
+function origPartFile(ctx: HandlerContext): string {
+  return `${ctx.paths.dataDir}/rootfs-image/orig-part`;
+}
+
+async function readOrigPart(ctx: HandlerContext): Promise<number | undefined> {
+  const text = await readTextIfExists(origPartFile(ctx));
+  return text === undefined ? undefined : Number(text.trim());
+}
+
+function slots(ctx: HandlerContext) {
+  return findSlots(ctx.config.RootfsPartA, ctx.config.RootfsPartB);
+}
+
+function bootVars(slot: number, upgrade: "0" | "1", bootcount?: string): Record<string, string> {
+  return {
+    mender_boot_part: String(slot),
+    mender_boot_part_hex: slot.toString(16),
+    upgrade_available: upgrade,
+    ...(bootcount !== undefined ? { bootcount } : {}),
+  };
+}
+
+/** Mender's canary: U-Boot saved it on first boot; missing means we read another env than U-Boot does. */
+function checkCanary(env: Record<string, string>): void {
+  if (env.mender_check_saveenv_canary === "1" && env.mender_saveenv_canary !== "1") {
+    fail(
+      "BOOTENV_MISMATCH",
+      "the bootloader environment has no save canary: fw_printenv reads a different environment than U-Boot writes; check fw_env.config",
+    );
+  }
+}
+
+/** Streams `source` into the partition, coalescing writes into large blocks, then fsyncs. */
+async function writePartition(
+  target: Slot,
+  stream: ReadableStream<Uint8Array>,
+  onBytes?: (n: number) => void,
+): Promise<number> {
+  const handle = await fs.open(target.path, "r+");
+  try {
+    let position = 0;
+    let pending: Uint8Array[] = [];
+    let pendingBytes = 0;
+    const flush = async () => {
+      if (!pendingBytes) return;
+      const block = pending.length === 1 ? pending[0] : new Uint8Array(pendingBytes);
+      if (pending.length > 1) {
+        let at = 0;
+        for (const part of pending) {
+          block.set(part, at);
+          at += part.byteLength;
+        }
+      }
+      await writeFully(handle, block, position);
+      position += pendingBytes;
+      pending = [];
+      pendingBytes = 0;
+      onBytes?.(position);
+    };
+    for await (const chunk of stream) {
+      pending.push(chunk);
+      pendingBytes += chunk.byteLength;
+      if (pendingBytes >= WRITE_BLOCK) await flush();
+    }
+    await flush();
+    await handle.sync();
+    return position;
+  } finally {
+    await handle.close();
+  }
+}
+
+export function rootfsHandler(bootEnv: (ctx: HandlerContext) => BootEnv = (ctx) => bootEnvFor(ctx.config)): PayloadHandler {
+  return {
+    type: "rootfs-image",
+
+    async download(files, ctx: DownloadContext) {
+      const { active, inactive } = await slots(ctx);
+      const env = await bootEnv(ctx).read();
+      checkCanary(env);
+      if (env.upgrade_available === "1") {
+        fail("UPDATE_PENDING", "the bootloader has an update pending (upgrade_available=1); commit or roll it back first");
+      }
+      if (env.mender_boot_part !== undefined && Number(env.mender_boot_part) !== active.number) {
+        fail(
+          "BOOTENV_MISMATCH",
+          `the bootloader is set to boot partition ${env.mender_boot_part}, but ${active.path} is running; ` +
+            "reboot first, so that the partition being written is not the one that boots next",
+        );
+      }
+      const capacity = await partitionSize(inactive.path);
+      let count = 0;
+      for await (const file of files) {
+        if (++count > 1) fail("ROOTFS_PAYLOAD", "a rootfs-image payload must hold exactly one file");
+        if (file.size > capacity) {
+          await file.stream.cancel();
+          fail("ROOTFS_TOO_LARGE", `the image ${file.name} is ${file.size} bytes; partition ${inactive.path} holds ${capacity}`);
+        }
+        ctx.log.info(`Writing ${file.name} (${file.size} bytes) to the inactive partition ${inactive.path}`);
+        const written = await writePartition(inactive, file.stream, ctx.onBytes);
+        ctx.log.info(`Wrote ${written} bytes to ${inactive.path}; checksum verified`);
+      }
+      if (count === 0) fail("ROOTFS_PAYLOAD", "the rootfs-image payload has no image file");
+    },
+
+    async install(ctx) {
+      const { active, inactive } = await slots(ctx);
+      await fs.mkdir(`${ctx.paths.dataDir}/rootfs-image`, { recursive: true });
+      await atomicWriteFile(origPartFile(ctx), `${active.number}\n`);
+      await bootEnv(ctx).write(bootVars(inactive.number, "1", "0"));
+      ctx.log.info(`Bootloader set to try partition ${inactive.number} (${inactive.path}) on the next boot`);
+    },
+
+    needsReboot: () => Promise.resolve("Automatic"),
+    supportsRollback: () => Promise.resolve(true),
+    reboot: () => Promise.resolve(),
+
+    async verifyReboot(ctx) {
+      const { active } = await slots(ctx);
+      const env = await bootEnv(ctx).read();
+      if (env.upgrade_available !== "1" || Number(env.mender_boot_part) !== active.number) {
+        fail("ROLLED_BACK", "the new system is not running: the bootloader rolled back to the previous one");
+      }
+    },
+
+    async commit(ctx) {
+      const { active } = await slots(ctx);
+      const env = await bootEnv(ctx).read();
+      if (env.upgrade_available !== "1") {
+        if (Number(env.mender_boot_part) === active.number && (await readOrigPart(ctx)) !== active.number) {
+          return; // committed already (a commit interrupted after the bootloader write)
+        }
+        fail(
+          "ROLLED_BACK",
+          "the update failed and was reverted by the bootloader (upgrade_available is 0): the new system did not come up; refusing to commit",
+        );
+      }
+      if (Number(env.mender_boot_part) !== active.number) {
+        fail(
+          "NOT_REBOOTED",
+          `the new system (partition ${env.mender_boot_part}) is not running yet: reboot into it, then commit (or roll back)`,
+        );
+      }
+      await bootEnv(ctx).write({ upgrade_available: "0" });
+    },
+
+    async rollback(ctx) {
+      const env = await bootEnv(ctx).read();
+      const { active, inactive } = await slots(ctx).catch(() => ({ active: undefined, inactive: undefined }));
+      const orig = await readOrigPart(ctx) ?? active?.number;
+      if (orig === undefined) fail("ROLLBACK_FAILED", "cannot tell which partition to roll back to");
+      if (env.upgrade_available === "1" || Number(env.mender_boot_part) !== orig) {
+        await bootEnv(ctx).write(bootVars(orig, "0"));
+        ctx.log.info(`Bootloader set back to partition ${orig}`);
+      }
+      if (active && active.number !== orig) {
+        ctx.log.info(`The new system on ${active.path} is running: reboot to return to ${inactive?.path}`);
+      }
+    },
+
+    rollbackReboot: () => Promise.resolve(),
+
+    async verifyRollbackReboot(ctx) {
+      const { active } = await slots(ctx);
+      const env = await bootEnv(ctx).read();
+      if (env.upgrade_available === "1" || Number(env.mender_boot_part) !== active.number) {
+        fail("ROLLBACK_FAILED", "the previous system is not running after the rollback reboot");
+      }
+    },
+
+    failure: () => Promise.resolve(),
+
+    async cleanup(ctx) {
+      await fs.rm(origPartFile(ctx), { force: true });
+    },
+  };
+}

@@ -1,0 +1,102 @@
+/**
+ * What every update step needs: configuration, paths, the log, progress, state scripts,
+ * the device's identity and the payload handlers. Built once per command.
+ */
+import { promises as fs } from "node:fs";
+import type { Progress } from "../cli/progress.ts";
+import { type Config, type Paths, resolvePaths, verifyKeyPaths } from "../device/config.ts";
+import type { DeviceIdentity } from "../device/provides.ts";
+import { loadStore, parseArtifactInfo, parseDeviceType, saveStore, type StoreData } from "../device/store.ts";
+import { fail } from "../errors.ts";
+import { readTextIfExists } from "../files.ts";
+import type { HandlerContext, PayloadHandler } from "../handlers/handler.ts";
+import { emptyHandler } from "../handlers/empty.ts";
+import { moduleHandler } from "../handlers/module.ts";
+import { rootfsHandler } from "../handlers/rootfs.ts";
+import type { Logger } from "../log.ts";
+import { parseVerifyKey, type VerifyKey } from "../artifact/signature.ts";
+import { type ScriptRunner, scriptRunner } from "./scripts.ts";
+
+export interface Engine {
+  config: Config;
+  paths: Paths;
+  log: Logger;
+  progress: Progress;
+  scripts: ScriptRunner;
+  handlerFor(type: string | null): Promise<PayloadHandler>;
+}
+
+export function createEngine(config: Config, dataDir: string, log: Logger, progress: Progress): Engine {
+  const paths = resolvePaths(config, dataDir);
+  return {
+    config,
+    paths,
+    log,
+    progress,
+    scripts: scriptRunner(config, dataDir, log),
+    async handlerFor(type) {
+      if (type === null) return emptyHandler();
+      if (type === "rootfs-image") return rootfsHandler();
+      return await moduleHandler(type, config.ModulesDir);
+    },
+  };
+}
+
+export async function deviceType(engine: Engine): Promise<string> {
+  const path = engine.paths.deviceTypeFile;
+  const text = await readTextIfExists(path);
+  if (text === undefined) fail("DEVICE_TYPE_MISSING", `${path} does not exist; it must say device_type=<your board>`);
+  return parseDeviceType(text, path);
+}
+
+/** The installed artifact's name: the store, else /etc/mender/artifact_info, else "unknown". */
+export async function currentArtifactName(engine: Engine, store: StoreData): Promise<string> {
+  if (store.artifactName) return store.artifactName;
+  const info = await readTextIfExists(engine.config.ArtifactInfoFile).catch(() => undefined);
+  return (info && parseArtifactInfo(info)) || "unknown";
+}
+
+export async function deviceIdentity(engine: Engine, store: StoreData): Promise<DeviceIdentity> {
+  const name = await currentArtifactName(engine, store);
+  const provides: Record<string, string> = { ...store.provides, artifact_name: name };
+  if (store.artifactGroup) provides.artifact_group = store.artifactGroup;
+  return { deviceType: await deviceType(engine), provides };
+}
+
+export async function verifyKeys(engine: Engine): Promise<VerifyKey[] | undefined> {
+  const paths = verifyKeyPaths(engine.config);
+  if (!paths.length) return undefined;
+  return await Promise.all(paths.map(async (path) => {
+    const pem = await fs.readFile(path).catch(() => {
+      fail("KEY_INVALID", `cannot read the verification key ${path} (ArtifactVerifyKey); fix the path in the configuration`);
+    });
+    return parseVerifyKey(pem, `the verification key ${path}`);
+  }));
+}
+
+export async function handlerContext(engine: Engine, store: StoreData): Promise<HandlerContext> {
+  const record = store.update;
+  if (!record) fail("INTERNAL", "no update record");
+  const type = await deviceType(engine).catch(() => "");
+  return {
+    config: engine.config,
+    paths: engine.paths,
+    log: engine.log,
+    record,
+    payloadIndex: 0,
+    current: {
+      artifactName: await currentArtifactName(engine, store),
+      artifactGroup: store.artifactGroup,
+      deviceType: type,
+    },
+  };
+}
+
+/** Persists the store, counting state writes (a crash loop gives up instead of spinning). */
+export async function persist(engine: Engine, store: StoreData): Promise<void> {
+  if (store.update) store.writes += 1;
+  else store.writes = 0;
+  await saveStore(engine.paths.dataDir, store);
+}
+
+export { loadStore };
