@@ -32,23 +32,34 @@ function rotate(dir: string, updateId: string): string {
   for (const m of existing.sort((a, b) => Number(b[1]) - Number(a[1]))) {
     const n = Number(m[1]) + 1;
     if (n > KEEP_LOGS) rmSync(`${dir}/${m[0]}`, { force: true });
-    else renameSync(`${dir}/${m[0]}`, `${dir}/deployments.${String(n).padStart(4, "0")}.${m[2]}.log`);
+    else {renameSync(
+        `${dir}/${m[0]}`,
+        `${dir}/deployments.${String(n).padStart(4, "0")}.${m[2]}.log`,
+      );}
   }
   return `${dir}/deployments.0001.${updateId}.log`;
 }
 
-export function createLogger(level: Level = "info", stream: NodeJS.WriteStream = process.stderr): Logger {
+export function createLogger(
+  level: Level = "info",
+  stream: NodeJS.WriteStream = process.stderr,
+): Logger {
   const threshold = levels.indexOf(level);
   let file: string | undefined;
   const write = (at: Level, message: string) => {
     if (file) {
       try {
-        appendFileSync(file, JSON.stringify({ timestamp: new Date().toISOString(), level: at, message }) + "\n");
+        appendFileSync(
+          file,
+          JSON.stringify({ timestamp: new Date().toISOString(), level: at, message }) + "\n",
+        );
       } catch {
         file = undefined; // a full or read-only disk must not stop the update itself
       }
     }
-    if (levels.indexOf(at) >= threshold) stream.write(`${at === "info" ? "" : `${at}: `}${message}\n`);
+    if (levels.indexOf(at) >= threshold) {
+      stream.write(`${at === "info" ? "" : `${at}: `}${message}\n`);
+    }
   };
   return {
     debug: (m) => write("debug", m),

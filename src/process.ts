@@ -27,7 +27,11 @@ export interface RunResult {
   timedOut: boolean;
 }
 
-export function runProcess(command: string, args: string[], options: RunOptions = {}): Promise<RunResult> {
+export function runProcess(
+  command: string,
+  args: string[],
+  options: RunOptions = {},
+): Promise<RunResult> {
   return new Promise((resolve, reject) => {
     let child;
     try {
@@ -88,27 +92,47 @@ export function runProcess(command: string, args: string[], options: RunOptions 
         reject(new Error(`${command} printed more than ${options.maxStdout} bytes`));
         return;
       }
-      resolve({ code, signal, stdout: out.stdout.join("\n"), stderr: out.stderr.join("\n"), timedOut });
+      resolve({
+        code,
+        signal,
+        stdout: out.stdout.join("\n"),
+        stderr: out.stderr.join("\n"),
+        timedOut,
+      });
     });
     if (options.stdin !== undefined) child.stdin!.end(options.stdin);
   });
 }
 
 /** Runs a tool that must succeed; its failure becomes an OtaError with the tool's own words. */
-export async function runTool(code: string, command: string, args: string[], options: RunOptions = {}): Promise<string> {
+export async function runTool(
+  code: string,
+  command: string,
+  args: string[],
+  options: RunOptions = {},
+): Promise<string> {
   let result: RunResult;
   try {
     result = await runProcess(command, args, options);
   } catch (error) {
     const errno = (error as NodeJS.ErrnoException).code;
-    if (errno === "ENOENT") fail(code, `${command} was not found; install it or set its path in the configuration`);
+    if (errno === "ENOENT") {
+      fail(code, `${command} was not found; install it or set its path in the configuration`);
+    }
     if (errno === "EACCES") fail(code, `${command} is not executable`);
     fail(code, `${command} could not run: ${(error as Error).message}`);
   }
-  if (result.timedOut) fail(code, `${command} ${args.join(" ")} did not finish in time and was stopped`);
+  if (result.timedOut) {
+    fail(code, `${command} ${args.join(" ")} did not finish in time and was stopped`);
+  }
   if (result.code !== 0) {
     const said = (result.stderr || result.stdout).trim().split("\n").slice(-3).join(" / ");
-    fail(code, `${command} ${args.join(" ")} failed (${result.signal ?? `exit ${result.code}`})${said ? `: ${said}` : ""}`);
+    fail(
+      code,
+      `${command} ${args.join(" ")} failed (${result.signal ?? `exit ${result.code}`})${
+        said ? `: ${said}` : ""
+      }`,
+    );
   }
   return result.stdout;
 }

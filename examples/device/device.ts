@@ -46,7 +46,12 @@ export function slotImage(dir: string, part: number): string {
   return `${dir}/${part === 2 ? "part_a" : "part_b"}.img`;
 }
 
-export async function makeRootfs(path: string, sizeMiB: number, files: Record<string, string>, label = "rootfs"): Promise<void> {
+export async function makeRootfs(
+  path: string,
+  sizeMiB: number,
+  files: Record<string, string>,
+  label = "rootfs",
+): Promise<void> {
   const root = `${path}.d`;
   await Deno.remove(root, { recursive: true }).catch(() => {});
   for (const [name, content] of Object.entries(files)) {
@@ -70,7 +75,11 @@ export async function linkSlots(device: Device): Promise<void> {
   for (const part of [2, 3]) {
     const link = `${device.dir}/dev/mmcblk0p${part}`;
     const image = slotImage(device.dir, part);
-    const target = part === booted ? "rootfs-node" : device.loopDevices ? await loopFor(image) : image;
+    const target = part === booted
+      ? "rootfs-node"
+      : device.loopDevices
+      ? await loopFor(image)
+      : image;
     await Deno.remove(link).catch(() => {});
     await Deno.symlink(target, link);
   }
@@ -78,7 +87,8 @@ export async function linkSlots(device: Device): Promise<void> {
 
 export async function releaseLoops(device: Device): Promise<void> {
   for (const part of [2, 3]) {
-    const loops = (await run(["losetup", "-j", slotImage(device.dir, part), "-O", "NAME", "-n"])).stdout.trim();
+    const loops = (await run(["losetup", "-j", slotImage(device.dir, part), "-O", "NAME", "-n"]))
+      .stdout.trim();
     for (const loop of loops.split("\n").filter(Boolean)) await run(["losetup", "-d", loop]);
   }
 }
@@ -87,21 +97,45 @@ export async function makeDevice(dir: string, options: DeviceOptions = {}): Prom
   const deviceType = options.deviceType ?? "sim-board";
   const size = options.partitionMiB ?? 64;
   await Deno.remove(dir, { recursive: true }).catch(() => {});
-  for (const sub of ["dev", "data", "etc/mender/scripts", "modules", "bin"]) await Deno.mkdir(`${dir}/${sub}`, { recursive: true });
+  for (const sub of ["dev", "data", "etc/mender/scripts", "modules", "bin"]) {
+    await Deno.mkdir(`${dir}/${sub}`, { recursive: true });
+  }
   dir = await Deno.realPath(dir);
-  const device: Device = { dir, config: `${dir}/etc/mender/mender.conf`, data: `${dir}/data`, deviceType, loopDevices: options.loopDevices ?? false };
+  const device: Device = {
+    dir,
+    config: `${dir}/etc/mender/mender.conf`,
+    data: `${dir}/data`,
+    deviceType,
+    loopDevices: options.loopDevices ?? false,
+  };
 
   for (const [part, slot] of [[2, "A"], [3, "B"]] as const) {
-    await makeRootfs(slotImage(dir, part), size, { "etc/slot-id": `factory image, slot ${slot}\n` }, `rootfs-${slot.toLowerCase()}`);
+    await makeRootfs(
+      slotImage(dir, part),
+      size,
+      { "etc/slot-id": `factory image, slot ${slot}\n` },
+      `rootfs-${slot.toLowerCase()}`,
+    );
   }
   const [major, minor] = (await sh(["stat", "-c", "%Hd %Ld", "/"])).trim().split(" ");
   await sh(["mknod", "-m", "000", `${dir}/dev/rootfs-node`, "b", major, minor]);
   await Deno.writeTextFile(`${dir}/booted`, "2\n");
   await linkSlots(device);
 
-  await Deno.writeTextFile(`${dir}/uboot.env.txt`, "mender_boot_part=2\nmender_boot_part_hex=2\nupgrade_available=0\nbootcount=0\nbootlimit=1\n");
+  await Deno.writeTextFile(
+    `${dir}/uboot.env.txt`,
+    "mender_boot_part=2\nmender_boot_part_hex=2\nupgrade_available=0\nbootcount=0\nbootlimit=1\n",
+  );
   const redundant = options.redundantEnv ?? false;
-  await sh(["mkenvimage", ...(redundant ? ["-r"] : []), "-s", String(ENV_SIZE), "-o", `${dir}/uboot.env`, `${dir}/uboot.env.txt`]);
+  await sh([
+    "mkenvimage",
+    ...(redundant ? ["-r"] : []),
+    "-s",
+    String(ENV_SIZE),
+    "-o",
+    `${dir}/uboot.env`,
+    `${dir}/uboot.env.txt`,
+  ]);
   let envConfig = `${dir}/uboot.env 0x0 0x${ENV_SIZE.toString(16)}\n`;
   if (redundant) {
     await Deno.copyFile(`${dir}/uboot.env`, `${dir}/uboot2.env`);
@@ -122,14 +156,19 @@ export async function makeDevice(dir: string, options: DeviceOptions = {}): Prom
     ...options.config,
   };
   await Deno.writeTextFile(device.config, JSON.stringify(config, null, 2) + "\n");
-  await Deno.writeTextFile(`${dir}/etc/mender/artifact_info`, `artifact_name=${options.artifactName ?? "factory-image"}\n`);
+  await Deno.writeTextFile(
+    `${dir}/etc/mender/artifact_info`,
+    `artifact_name=${options.artifactName ?? "factory-image"}\n`,
+  );
   await Deno.writeTextFile(`${dir}/data/device_type`, `device_type=${deviceType}\n`);
   return device;
 }
 
 export async function envDump(device: Device): Promise<Record<string, string>> {
   const out = await sh(["fw_printenv", "-c", `${device.dir}/fw_env.config`]);
-  return Object.fromEntries(out.trim().split("\n").map((l) => [l.slice(0, l.indexOf("=")), l.slice(l.indexOf("=") + 1)]));
+  return Object.fromEntries(
+    out.trim().split("\n").map((l) => [l.slice(0, l.indexOf("=")), l.slice(l.indexOf("=") + 1)]),
+  );
 }
 
 export async function envSet(device: Device, vars: Record<string, string>): Promise<void> {

@@ -30,6 +30,8 @@ export async function run(
 
 export async function sh(cmd: string[], options: Parameters<typeof run>[1] = {}): Promise<string> {
   const result = await run(cmd, options);
-  if (result.code !== 0) throw new Error(`${cmd.join(" ")} exited ${result.code}: ${result.stderr || result.stdout}`);
+  if (result.code !== 0) {
+    throw new Error(`${cmd.join(" ")} exited ${result.code}: ${result.stderr || result.stdout}`);
+  }
   return result.stdout;
 }

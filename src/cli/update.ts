@@ -59,48 +59,78 @@ export function updateCommands(globals: Globals): Command[] {
     .description("install an artifact from a file or an http(s) URL (then reboot and commit)")
     .argument("<uri>", "path, file:// or http(s):// URL of a .mender artifact")
     .option("--reboot-exit-code", "exit with 4 when a reboot is needed to finish")
-    .option("--stop-before <state>", "pause before ArtifactInstall or ArtifactCommit; 'resume' continues", parseStopBefore)
-    .addHelpText("after", `
+    .option(
+      "--stop-before <state>",
+      "pause before ArtifactInstall or ArtifactCommit; 'resume' continues",
+      parseStopBefore,
+    )
+    .addHelpText(
+      "after",
+      `
 Examples:
   ota install /media/usb/release-2.mender && reboot      then, on the new system: ota commit
   ota install https://updates.example.com/release-2.mender --progress=json
-  ota install --stop-before ArtifactCommit ./app-1.mender  then: ota resume`)
-    .action(async (uri: string, o: DeviceOptions & { rebootExitCode?: boolean; stopBefore?: string }) => {
-      const engine = await engineFor(o, globals().progress);
-      console.log("Installing artifact...");
-      report(await install(engine, uri, { rebootExitCode: o.rebootExitCode, stopBefore: o.stopBefore }));
-    });
+  ota install --stop-before ArtifactCommit ./app-1.mender  then: ota resume`,
+    )
+    .action(
+      async (uri: string, o: DeviceOptions & { rebootExitCode?: boolean; stopBefore?: string }) => {
+        const engine = await engineFor(o, globals().progress);
+        console.log("Installing artifact...");
+        report(
+          await install(engine, uri, {
+            rebootExitCode: o.rebootExitCode,
+            stopBefore: o.stopBefore,
+          }),
+        );
+      },
+    );
 
   const commitCmd = addDeviceOptions(new Command("commit"))
     .description("make the installed update permanent (after rebooting into it)")
-    .addHelpText("after", `
+    .addHelpText(
+      "after",
+      `
 Example:
-  ota commit     # exit 0: committed; 1: failed (the update was rolled back); 2: nothing to commit`)
-    .action(async (o: DeviceOptions) => report(await commit(await engineFor(o, globals().progress))));
+  ota commit     # exit 0: committed; 1: failed (the update was rolled back); 2: nothing to commit`,
+    )
+    .action(async (o: DeviceOptions) =>
+      report(await commit(await engineFor(o, globals().progress)))
+    );
 
   const rollbackCmd = addDeviceOptions(new Command("rollback"))
     .description("undo the installed but uncommitted update")
-    .addHelpText("after", `
+    .addHelpText(
+      "after",
+      `
 Example:
-  ota rollback && reboot     # back to the previous system`)
-    .action(async (o: DeviceOptions) => report(await rollback(await engineFor(o, globals().progress))));
+  ota rollback && reboot     # back to the previous system`,
+    )
+    .action(async (o: DeviceOptions) =>
+      report(await rollback(await engineFor(o, globals().progress)))
+    );
 
   const resumeCmd = addDeviceOptions(new Command("resume"))
     .description("continue a paused update, or finish one a power cut interrupted")
     .option("--stop-before <state>", "pause again before this state", parseStopBefore)
-    .addHelpText("after", `
+    .addHelpText(
+      "after",
+      `
 Examples:
   ota resume                 # after 'install --stop-before ...', or at boot after a power cut
-  ota resume --stop-before ArtifactCommit`)
+  ota resume --stop-before ArtifactCommit`,
+    )
     .action(async (o: DeviceOptions & { stopBefore?: string }) =>
       report(await resume(await engineFor(o, globals().progress), { stopBefore: o.stopBefore }))
     );
 
   const showArtifact = addDeviceOptions(new Command("show-artifact"))
     .description("print the name of the installed artifact")
-    .addHelpText("after", `
+    .addHelpText(
+      "after",
+      `
 Example:
-  ota show-artifact          # e.g. release-2 (or "unknown" on a device never updated)`)
+  ota show-artifact          # e.g. release-2 (or "unknown" on a device never updated)`,
+    )
     .action(async (o: DeviceOptions) => {
       const engine = await engineFor(o, "none");
       console.log(await currentArtifactName(engine, await loadStore(engine.paths.dataDir)));
@@ -108,13 +138,18 @@ Example:
 
   const showProvides = addDeviceOptions(new Command("show-provides"))
     .description("print what the device provides (key=value lines)")
-    .addHelpText("after", `
+    .addHelpText(
+      "after",
+      `
 Example:
-  ota show-provides          # artifact_name=release-2, rootfs-image.version=release-2, ...`)
+  ota show-provides          # artifact_name=release-2, rootfs-image.version=release-2, ...`,
+    )
     .action(async (o: DeviceOptions) => {
       const engine = await engineFor(o, "none");
       const store = await loadStore(engine.paths.dataDir);
-      const provides: Record<string, string> = { artifact_name: await currentArtifactName(engine, store) };
+      const provides: Record<string, string> = {
+        artifact_name: await currentArtifactName(engine, store),
+      };
       if (store.artifactGroup) provides.artifact_group = store.artifactGroup;
       Object.assign(provides, store.provides);
       for (const key of Object.keys(provides).sort()) console.log(`${key}=${provides[key]}`);

@@ -42,7 +42,10 @@ export const configSchema = z.object({
   ArtifactInfoFile: z.string().default("/etc/mender/artifact_info"),
 }).passthrough().superRefine((config, ctx) => {
   if (config.ArtifactVerifyKey && config.ArtifactVerifyKeys?.length) {
-    ctx.addIssue({ code: "custom", message: "set ArtifactVerifyKey or ArtifactVerifyKeys, not both" });
+    ctx.addIssue({
+      code: "custom",
+      message: "set ArtifactVerifyKey or ArtifactVerifyKeys, not both",
+    });
   }
 });
 
@@ -70,10 +73,17 @@ export function verifyKeyPaths(config: Config): string[] {
 function parseConfigText(text: string, path: string): Record<string, unknown> {
   try {
     const value = JSON.parse(text);
-    if (typeof value !== "object" || value === null || Array.isArray(value)) throw new Error("not an object");
+    if (typeof value !== "object" || value === null || Array.isArray(value)) {
+      throw new Error("not an object");
+    }
     return value;
   } catch (error) {
-    fail("CONFIG_INVALID", `${path} is not a JSON object (${(error as Error).message}); fix the file or point --config elsewhere`);
+    fail(
+      "CONFIG_INVALID",
+      `${path} is not a JSON object (${
+        (error as Error).message
+      }); fix the file or point --config elsewhere`,
+    );
   }
 }
 

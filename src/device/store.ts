@@ -28,7 +28,10 @@ export const updateStates = [
 ] as const;
 export type UpdateState = typeof updateStates[number];
 
-export const pausedStates: readonly UpdateState[] = ["Before_ArtifactInstall_Enter", "Before_ArtifactCommit_Enter"];
+export const pausedStates: readonly UpdateState[] = [
+  "Before_ArtifactInstall_Enter",
+  "Before_ArtifactCommit_Enter",
+];
 
 export const updateRecordSchema = z.object({
   id: z.string(),
@@ -71,11 +74,17 @@ export async function loadStore(dataDir: string): Promise<StoreData> {
   try {
     value = JSON.parse(text);
   } catch {
-    fail("STORE_CORRUPT", `${storePath(dataDir)} is not valid JSON; it was not written by ota or was damaged`);
+    fail(
+      "STORE_CORRUPT",
+      `${storePath(dataDir)} is not valid JSON; it was not written by ota or was damaged`,
+    );
   }
   const result = storeSchema.safeParse(value);
   if (!result.success) {
-    fail("STORE_CORRUPT", `${storePath(dataDir)} is not an ota store: ${result.error.issues[0].message}`);
+    fail(
+      "STORE_CORRUPT",
+      `${storePath(dataDir)} is not an ota store: ${result.error.issues[0].message}`,
+    );
   }
   return result.data;
 }

@@ -9,7 +9,10 @@ export function emptyHandler(): PayloadHandler {
     async download(files) {
       for await (const file of files) {
         await file.stream.cancel();
-        fail("ARTIFACT_STRUCTURE", `an empty-payload artifact must not carry files (found ${file.name})`);
+        fail(
+          "ARTIFACT_STRUCTURE",
+          `an empty-payload artifact must not carry files (found ${file.name})`,
+        );
       }
     },
     install: nothing,

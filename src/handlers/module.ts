@@ -16,13 +16,20 @@ const MAX_QUERY_OUTPUT = 4096;
 const KILL_GRACE_MS = 10_000;
 
 export async function findModule(type: string, modulesDir: string): Promise<string> {
-  if (!isSafeBaseName(type)) fail("UNSAFE_NAME", `payload type ${JSON.stringify(type)} is not a valid Update Module name`);
+  if (!isSafeBaseName(type)) {
+    fail("UNSAFE_NAME", `payload type ${JSON.stringify(type)} is not a valid Update Module name`);
+  }
   const path = join(modulesDir, type);
   const stat = await fs.stat(path).catch(() => undefined);
   if (!stat?.isFile()) {
-    fail("MODULE_MISSING", `no Update Module for payload type ${type}: ${path} does not exist; install the module first`);
+    fail(
+      "MODULE_MISSING",
+      `no Update Module for payload type ${type}: ${path} does not exist; install the module first`,
+    );
   }
-  if ((stat.mode & 0o111) === 0) fail("MODULE_NOT_EXECUTABLE", `the Update Module ${path} is not executable (chmod +x it)`);
+  if ((stat.mode & 0o111) === 0) {
+    fail("MODULE_NOT_EXECUTABLE", `the Update Module ${path} is not executable (chmod +x it)`);
+  }
   return path;
 }
 
@@ -34,34 +41,62 @@ function call(path: string, state: string, ctx: HandlerContext, maxStdout?: numb
     timeoutMs: timeout * 1000,
     killAfterMs: Math.min(KILL_GRACE_MS, timeout * 1000),
     maxStdout,
-    onLine: (stream, line) => ctx.log.info(`${state} ${stream === "stderr" ? "(stderr) " : ""}${line}`),
+    onLine: (stream, line) =>
+      ctx.log.info(`${state} ${stream === "stderr" ? "(stderr) " : ""}${line}`),
   }).then((result) => {
     if (result.timedOut) {
-      fail("MODULE_TIMEOUT", `the Update Module ${path} did not finish ${state} within ${timeout} s and was stopped`);
+      fail(
+        "MODULE_TIMEOUT",
+        `the Update Module ${path} did not finish ${state} within ${timeout} s and was stopped`,
+      );
     }
     return result;
   }, (error) => {
     if (/printed more than/.test((error as Error).message)) {
-      fail("MODULE_OUTPUT", `the Update Module ${path} printed more than ${maxStdout} bytes in ${state}`);
+      fail(
+        "MODULE_OUTPUT",
+        `the Update Module ${path} printed more than ${maxStdout} bytes in ${state}`,
+      );
     }
-    fail("MODULE_FAILED", `the Update Module ${path} could not run ${state}: ${(error as Error).message}`);
+    fail(
+      "MODULE_FAILED",
+      `the Update Module ${path} could not run ${state}: ${(error as Error).message}`,
+    );
   });
 }
 
 async function runState(path: string, state: string, ctx: HandlerContext): Promise<void> {
   const result = await call(path, state, ctx);
   if (result.code !== 0) {
-    fail("MODULE_FAILED", `the Update Module ${path.split("/").pop()} failed in ${state} (${result.signal ?? `exit ${result.code}`})`);
+    fail(
+      "MODULE_FAILED",
+      `the Update Module ${path.split("/").pop()} failed in ${state} (${
+        result.signal ?? `exit ${result.code}`
+      })`,
+    );
   }
 }
 
-async function query<T extends string>(path: string, state: string, ctx: HandlerContext, valid: readonly T[], fallback: T): Promise<T> {
+async function query<T extends string>(
+  path: string,
+  state: string,
+  ctx: HandlerContext,
+  valid: readonly T[],
+  fallback: T,
+): Promise<T> {
   const result = await call(path, state, ctx, MAX_QUERY_OUTPUT);
-  if (result.code !== 0) fail("MODULE_FAILED", `the Update Module failed answering ${state} (exit ${result.code})`);
+  if (result.code !== 0) {
+    fail("MODULE_FAILED", `the Update Module failed answering ${state} (exit ${result.code})`);
+  }
   const lines = result.stdout.split("\n").map((l) => l.trim()).filter(Boolean);
   if (lines.length === 0) return fallback;
   if (lines.length > 1 || !valid.includes(lines[0] as T)) {
-    fail("MODULE_ANSWER", `the Update Module answered ${state} with ${JSON.stringify(result.stdout.trim().slice(0, 80))}; expected ${valid.join(" or ")}`);
+    fail(
+      "MODULE_ANSWER",
+      `the Update Module answered ${state} with ${
+        JSON.stringify(result.stdout.trim().slice(0, 80))
+      }; expected ${valid.join(" or ")}`,
+    );
   }
   return lines[0] as T;
 }
@@ -73,12 +108,16 @@ export async function moduleHandler(type: string, modulesDir: string): Promise<P
     type,
     async download(files, ctx: DownloadContext) {
       const tree = await createTree(ctx);
-      const start = (): ModuleProcess => ({ done: call(path, "Download", ctx).then((r) => r.code ?? 1) });
+      const start = (): ModuleProcess => ({
+        done: call(path, "Download", ctx).then((r) => r.code ?? 1),
+      });
       await moduleDownload(tree, files, start, ctx.onBytes);
     },
     install: state("ArtifactInstall"),
-    needsReboot: (ctx) => query<RebootAnswer>(path, "NeedsArtifactReboot", ctx, ["No", "Yes", "Automatic"], "No"),
-    supportsRollback: async (ctx) => (await query(path, "SupportsRollback", ctx, ["Yes", "No"], "No")) === "Yes",
+    needsReboot: (ctx) =>
+      query<RebootAnswer>(path, "NeedsArtifactReboot", ctx, ["No", "Yes", "Automatic"], "No"),
+    supportsRollback: async (ctx) =>
+      (await query(path, "SupportsRollback", ctx, ["Yes", "No"], "No")) === "Yes",
     reboot: state("ArtifactReboot"),
     verifyReboot: state("ArtifactVerifyReboot"),
     commit: state("ArtifactCommit"),
@@ -87,7 +126,9 @@ export async function moduleHandler(type: string, modulesDir: string): Promise<P
     verifyRollbackReboot: state("ArtifactVerifyRollbackReboot"),
     failure: state("ArtifactFailure"),
     async cleanup(ctx) {
-      await runState(path, "Cleanup", ctx).catch((error) => ctx.log.error((error as Error).message));
+      await runState(path, "Cleanup", ctx).catch((error) =>
+        ctx.log.error((error as Error).message)
+      );
       await removeTree(ctx);
     },
   };

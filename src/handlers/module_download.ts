@@ -37,19 +37,29 @@ async function mkfifo(path: string): Promise<void> {
  * Opens a FIFO for writing, which blocks until the module opens it for reading. If the
  * module exits first, the pending open is released by opening the reading end ourselves.
  */
-async function openForModule(path: string, module: ModuleProcess): Promise<fs.FileHandle | typeof EXITED> {
+async function openForModule(
+  path: string,
+  module: ModuleProcess,
+): Promise<fs.FileHandle | typeof EXITED> {
   const opening = fs.open(path, constants.O_WRONLY);
   const exited = module.done.then((): typeof EXITED => EXITED, (): typeof EXITED => EXITED);
   const winner = await Promise.race([opening, exited]);
   if (winner !== EXITED) return winner;
-  const unblock = await fs.open(path, constants.O_RDONLY | constants.O_NONBLOCK).catch(() => undefined);
+  const unblock = await fs.open(path, constants.O_RDONLY | constants.O_NONBLOCK).catch(() =>
+    undefined
+  );
   await opening.then((h) => h.close()).catch(() => {});
   await unblock?.close();
   return EXITED;
 }
 
 /** Writes a whole stream into a FIFO, failing if the module exits before reading it all. */
-async function pour(handle: fs.FileHandle, file: PayloadFile, module: ModuleProcess, onBytes?: (n: number) => void) {
+async function pour(
+  handle: fs.FileHandle,
+  file: PayloadFile,
+  module: ModuleProcess,
+  onBytes?: (n: number) => void,
+) {
   let written = 0;
   try {
     for await (const chunk of file.stream) {
@@ -57,7 +67,10 @@ async function pour(handle: fs.FileHandle, file: PayloadFile, module: ModuleProc
       const ok = await Promise.race([write, module.done.then(() => false, () => false)]);
       if (!ok) {
         await file.stream.cancel().catch(() => {});
-        fail("MODULE_STREAM", `the module exited before reading all of ${file.name} (${written} of ${file.size} bytes)`);
+        fail(
+          "MODULE_STREAM",
+          `the module exited before reading all of ${file.name} (${written} of ${file.size} bytes)`,
+        );
       }
       written += chunk.byteLength;
       onBytes?.(written);
@@ -65,7 +78,9 @@ async function pour(handle: fs.FileHandle, file: PayloadFile, module: ModuleProc
   } catch (error) {
     if (error instanceof OtaError) throw error;
     const code = (error as NodeJS.ErrnoException).code;
-    if (code === "EPIPE") fail("MODULE_STREAM", `the module stopped reading ${file.name} after ${written} bytes`);
+    if (code === "EPIPE") {
+      fail("MODULE_STREAM", `the module stopped reading ${file.name} after ${written} bytes`);
+    }
     throw error;
   }
 }
@@ -82,7 +97,12 @@ async function announce(streamNext: string, line: string, module: ModuleProcess)
 }
 
 /** Stores every file under files/, verified, for a module that chose files mode. */
-async function filesMode(tree: string, files: AsyncIterator<PayloadFile>, first: IteratorResult<PayloadFile>, onBytes?: (n: number) => void) {
+async function filesMode(
+  tree: string,
+  files: AsyncIterator<PayloadFile>,
+  first: IteratorResult<PayloadFile>,
+  onBytes?: (n: number) => void,
+) {
   await fs.mkdir(join(tree, "files"), { mode: 0o700 });
   let current = first;
   let total = 0;
@@ -126,7 +146,10 @@ export async function moduleDownload(
     announced++;
     const handle = await openForModule(fifo, module);
     if (handle === EXITED) {
-      fail("MODULE_STREAM", `the module read the name of ${file.name} from stream-next but exited without reading the file`);
+      fail(
+        "MODULE_STREAM",
+        `the module read the name of ${file.name} from stream-next but exited without reading the file`,
+      );
     }
     try {
       await pour(handle, file, module, (n) => onBytes?.(total + n));
@@ -137,10 +160,18 @@ export async function moduleDownload(
     current = await files.next();
   }
   if (!current.done && announced > 0) {
-    fail("MODULE_STREAM", `the module exited before reading all payload files (it read ${announced})`);
+    fail(
+      "MODULE_STREAM",
+      `the module exited before reading all payload files (it read ${announced})`,
+    );
   }
   if (current.done && !(await announce(streamNext, "", module))) {
-    if (announced > 0) fail("MODULE_STREAM", "the module started reading the payload streams but did not finish (it never read the final empty entry of stream-next)");
+    if (announced > 0) {
+      fail(
+        "MODULE_STREAM",
+        "the module started reading the payload streams but did not finish (it never read the final empty entry of stream-next)",
+      );
+    }
   }
   const code = await module.done;
   if (code !== 0) fail("MODULE_FAILED", `the module's Download failed (exit ${code})`);

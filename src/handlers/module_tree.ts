@@ -8,7 +8,14 @@ import { join } from "node:path";
 import type { DownloadContext, HandlerContext } from "./handler.ts";
 
 export function treeDir(ctx: HandlerContext): string {
-  return join(ctx.paths.dataDir, "modules", "v3", "payloads", String(ctx.payloadIndex).padStart(4, "0"), "tree");
+  return join(
+    ctx.paths.dataDir,
+    "modules",
+    "v3",
+    "payloads",
+    String(ctx.payloadIndex).padStart(4, "0"),
+    "tree",
+  );
 }
 
 export async function createTree(ctx: DownloadContext): Promise<string> {

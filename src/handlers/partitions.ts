@@ -23,7 +23,10 @@ export interface Slots {
 export function partitionNumber(path: string): number {
   const match = /(\d+)$/.exec(path);
   if (!match) {
-    fail("CONFIG_INVALID", `${path} does not end in a partition number; Mender names partitions like /dev/mmcblk0p2`);
+    fail(
+      "CONFIG_INVALID",
+      `${path} does not end in a partition number; Mender names partitions like /dev/mmcblk0p2`,
+    );
   }
   return Number(match[1]);
 }
@@ -54,7 +57,9 @@ async function resolveRootArgument(cmdline: string): Promise<string | undefined>
     "LABEL=": "/dev/disk/by-label/",
   };
   for (const [prefix, dir] of Object.entries(byPrefix)) {
-    if (root.startsWith(prefix)) return await fs.realpath(dir + root.slice(prefix.length)).catch(() => undefined);
+    if (root.startsWith(prefix)) {
+      return await fs.realpath(dir + root.slice(prefix.length)).catch(() => undefined);
+    }
   }
   return await fs.realpath(root).catch(() => root);
 }
@@ -66,11 +71,19 @@ export interface ActiveProbe {
   cmdline?: string;
 }
 
-export async function findSlots(partA: string | undefined, partB: string | undefined, probe: ActiveProbe = {}): Promise<Slots> {
-  if (!partA || !partB) fail("CONFIG_INVALID", "RootfsPartA and RootfsPartB must both be set for rootfs-image updates");
+export async function findSlots(
+  partA: string | undefined,
+  partB: string | undefined,
+  probe: ActiveProbe = {},
+): Promise<Slots> {
+  if (!partA || !partB) {
+    fail("CONFIG_INVALID", "RootfsPartA and RootfsPartB must both be set for rootfs-image updates");
+  }
   const a: Slot = { path: partA, number: partitionNumber(partA), label: "A" };
   const b: Slot = { path: partB, number: partitionNumber(partB), label: "B" };
-  if (a.number === b.number) fail("CONFIG_INVALID", "RootfsPartA and RootfsPartB have the same partition number");
+  if (a.number === b.number) {
+    fail("CONFIG_INVALID", "RootfsPartA and RootfsPartB have the same partition number");
+  }
   const rootDev = probe.rootDev ?? (await fs.stat("/", { bigint: true })).dev;
   const [rdevA, rdevB] = await Promise.all([rdevOf(a.path), rdevOf(b.path)]);
   if (rdevA === rootDev) return { active: a, inactive: b };
@@ -78,7 +91,9 @@ export async function findSlots(partA: string | undefined, partB: string | undef
   const cmdline = probe.cmdline ?? await fs.readFile("/proc/cmdline", "utf8").catch(() => "");
   const root = await resolveRootArgument(cmdline);
   if (root) {
-    const [realA, realB] = await Promise.all([a.path, b.path].map((p) => fs.realpath(p).catch(() => p)));
+    const [realA, realB] = await Promise.all(
+      [a.path, b.path].map((p) => fs.realpath(p).catch(() => p)),
+    );
     if (root === realA) return { active: a, inactive: b };
     if (root === realB) return { active: b, inactive: a };
   }
@@ -93,9 +108,16 @@ export async function findSlots(partA: string | undefined, partB: string | undef
 export async function partitionSize(path: string): Promise<number> {
   const stat = await fs.stat(path, { bigint: true });
   if (stat.isFile()) return Number(stat.size);
-  if (!stat.isBlockDevice()) fail("PARTITION_INVALID", `${path} is neither a block device nor an image file`);
-  const sectors = await fs.readFile(`/sys/dev/block/${majorMinor(stat.rdev)}/size`, "utf8").catch(() => {
-    fail("PARTITION_INVALID", `cannot read the size of ${path} from /sys/dev/block/${majorMinor(stat.rdev)}`);
-  });
+  if (!stat.isBlockDevice()) {
+    fail("PARTITION_INVALID", `${path} is neither a block device nor an image file`);
+  }
+  const sectors = await fs.readFile(`/sys/dev/block/${majorMinor(stat.rdev)}/size`, "utf8").catch(
+    () => {
+      fail(
+        "PARTITION_INVALID",
+        `cannot read the size of ${path} from /sys/dev/block/${majorMinor(stat.rdev)}`,
+      );
+    },
+  );
   return Number(sectors.trim()) * 512;
 }

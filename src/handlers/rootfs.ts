@@ -85,7 +85,9 @@ async function writePartition(
   }
 }
 
-export function rootfsHandler(bootEnv: (ctx: HandlerContext) => BootEnv = (ctx) => bootEnvFor(ctx.config)): PayloadHandler {
+export function rootfsHandler(
+  bootEnv: (ctx: HandlerContext) => BootEnv = (ctx) => bootEnvFor(ctx.config),
+): PayloadHandler {
   return {
     type: "rootfs-image",
 
@@ -94,7 +96,10 @@ export function rootfsHandler(bootEnv: (ctx: HandlerContext) => BootEnv = (ctx) 
       const env = await bootEnv(ctx).read();
       checkCanary(env);
       if (env.upgrade_available === "1") {
-        fail("UPDATE_PENDING", "the bootloader has an update pending (upgrade_available=1); commit or roll it back first");
+        fail(
+          "UPDATE_PENDING",
+          "the bootloader has an update pending (upgrade_available=1); commit or roll it back first",
+        );
       }
       if (env.mender_boot_part !== undefined && Number(env.mender_boot_part) !== active.number) {
         fail(
@@ -106,12 +111,19 @@ export function rootfsHandler(bootEnv: (ctx: HandlerContext) => BootEnv = (ctx) 
       const capacity = await partitionSize(inactive.path);
       let count = 0;
       for await (const file of files) {
-        if (++count > 1) fail("ROOTFS_PAYLOAD", "a rootfs-image payload must hold exactly one file");
+        if (++count > 1) {
+          fail("ROOTFS_PAYLOAD", "a rootfs-image payload must hold exactly one file");
+        }
         if (file.size > capacity) {
           await file.stream.cancel();
-          fail("ROOTFS_TOO_LARGE", `the image ${file.name} is ${file.size} bytes; partition ${inactive.path} holds ${capacity}`);
+          fail(
+            "ROOTFS_TOO_LARGE",
+            `the image ${file.name} is ${file.size} bytes; partition ${inactive.path} holds ${capacity}`,
+          );
         }
-        ctx.log.info(`Writing ${file.name} (${file.size} bytes) to the inactive partition ${inactive.path}`);
+        ctx.log.info(
+          `Writing ${file.name} (${file.size} bytes) to the inactive partition ${inactive.path}`,
+        );
         const written = await writePartition(inactive, file.stream, ctx.onBytes);
         ctx.log.info(`Wrote ${written} bytes to ${inactive.path}; checksum verified`);
       }
@@ -123,7 +135,9 @@ export function rootfsHandler(bootEnv: (ctx: HandlerContext) => BootEnv = (ctx) 
       await fs.mkdir(`${ctx.paths.dataDir}/rootfs-image`, { recursive: true });
       await atomicWriteFile(origPartFile(ctx), `${active.number}\n`);
       await bootEnv(ctx).write(bootVars(inactive.number, "1", "0"));
-      ctx.log.info(`Bootloader set to try partition ${inactive.number} (${inactive.path}) on the next boot`);
+      ctx.log.info(
+        `Bootloader set to try partition ${inactive.number} (${inactive.path}) on the next boot`,
+      );
     },
 
     needsReboot: () => Promise.resolve("Automatic"),
@@ -134,7 +148,10 @@ export function rootfsHandler(bootEnv: (ctx: HandlerContext) => BootEnv = (ctx) 
       const { active } = await slots(ctx);
       const env = await bootEnv(ctx).read();
       if (env.upgrade_available !== "1" || Number(env.mender_boot_part) !== active.number) {
-        fail("ROLLED_BACK", "the new system is not running: the bootloader rolled back to the previous one");
+        fail(
+          "ROLLED_BACK",
+          "the new system is not running: the bootloader rolled back to the previous one",
+        );
       }
     },
 
@@ -142,7 +159,10 @@ export function rootfsHandler(bootEnv: (ctx: HandlerContext) => BootEnv = (ctx) 
       const { active } = await slots(ctx);
       const env = await bootEnv(ctx).read();
       if (env.upgrade_available !== "1") {
-        if (Number(env.mender_boot_part) === active.number && (await readOrigPart(ctx)) !== active.number) {
+        if (
+          Number(env.mender_boot_part) === active.number &&
+          (await readOrigPart(ctx)) !== active.number
+        ) {
           return; // committed already (a commit interrupted after the bootloader write)
         }
         fail(
@@ -161,15 +181,22 @@ export function rootfsHandler(bootEnv: (ctx: HandlerContext) => BootEnv = (ctx) 
 
     async rollback(ctx) {
       const env = await bootEnv(ctx).read();
-      const { active, inactive } = await slots(ctx).catch(() => ({ active: undefined, inactive: undefined }));
+      const { active, inactive } = await slots(ctx).catch(() => ({
+        active: undefined,
+        inactive: undefined,
+      }));
       const orig = await readOrigPart(ctx) ?? active?.number;
-      if (orig === undefined) fail("ROLLBACK_FAILED", "cannot tell which partition to roll back to");
+      if (orig === undefined) {
+        fail("ROLLBACK_FAILED", "cannot tell which partition to roll back to");
+      }
       if (env.upgrade_available === "1" || Number(env.mender_boot_part) !== orig) {
         await bootEnv(ctx).write(bootVars(orig, "0"));
         ctx.log.info(`Bootloader set back to partition ${orig}`);
       }
       if (active && active.number !== orig) {
-        ctx.log.info(`The new system on ${active.path} is running: reboot to return to ${inactive?.path}`);
+        ctx.log.info(
+          `The new system on ${active.path} is running: reboot to return to ${inactive?.path}`,
+        );
       }
     },
 

@@ -6,7 +6,13 @@ import { promises as fs } from "node:fs";
 import type { Progress } from "../cli/progress.ts";
 import { type Config, type Paths, resolvePaths, verifyKeyPaths } from "../device/config.ts";
 import type { DeviceIdentity } from "../device/provides.ts";
-import { loadStore, parseArtifactInfo, parseDeviceType, saveStore, type StoreData } from "../device/store.ts";
+import {
+  loadStore,
+  parseArtifactInfo,
+  parseDeviceType,
+  saveStore,
+  type StoreData,
+} from "../device/store.ts";
 import { fail } from "../errors.ts";
 import { readTextIfExists } from "../files.ts";
 import type { HandlerContext, PayloadHandler } from "../handlers/handler.ts";
@@ -26,7 +32,12 @@ export interface Engine {
   handlerFor(type: string | null): Promise<PayloadHandler>;
 }
 
-export function createEngine(config: Config, dataDir: string, log: Logger, progress: Progress): Engine {
+export function createEngine(
+  config: Config,
+  dataDir: string,
+  log: Logger,
+  progress: Progress,
+): Engine {
   const paths = resolvePaths(config, dataDir);
   return {
     config,
@@ -45,7 +56,9 @@ export function createEngine(config: Config, dataDir: string, log: Logger, progr
 export async function deviceType(engine: Engine): Promise<string> {
   const path = engine.paths.deviceTypeFile;
   const text = await readTextIfExists(path);
-  if (text === undefined) fail("DEVICE_TYPE_MISSING", `${path} does not exist; it must say device_type=<your board>`);
+  if (text === undefined) {
+    fail("DEVICE_TYPE_MISSING", `${path} does not exist; it must say device_type=<your board>`);
+  }
   return parseDeviceType(text, path);
 }
 
@@ -68,7 +81,10 @@ export async function verifyKeys(engine: Engine): Promise<VerifyKey[] | undefine
   if (!paths.length) return undefined;
   return await Promise.all(paths.map(async (path) => {
     const pem = await fs.readFile(path).catch(() => {
-      fail("KEY_INVALID", `cannot read the verification key ${path} (ArtifactVerifyKey); fix the path in the configuration`);
+      fail(
+        "KEY_INVALID",
+        `cannot read the verification key ${path} (ArtifactVerifyKey); fix the path in the configuration`,
+      );
     });
     return parseVerifyKey(pem, `the verification key ${path}`);
   }));

@@ -52,7 +52,12 @@ export const stopPoints: Record<string, UpdateState> = {
 export function parseStopBefore(value: string): string {
   const base = value.replace(/_Enter$/, "");
   if (!stopPoints[base]) {
-    fail("BAD_ARGUMENTS", `--stop-before takes one of ${Object.keys(stopPoints).join(", ")} (optionally with _Enter), not ${value}`);
+    fail(
+      "BAD_ARGUMENTS",
+      `--stop-before takes one of ${
+        Object.keys(stopPoints).join(", ")
+      } (optionally with _Enter), not ${value}`,
+    );
   }
   return base;
 }
@@ -143,7 +148,10 @@ async function commitLeaveStep(run: Run): Promise<Outcome> {
   }
   await cleanupStep(run);
   if (postCommitFailed) {
-    return { exitCode: ExitCode.failed, messages: ["Committed.", "One or more post-commit steps failed."] };
+    return {
+      exitCode: ExitCode.failed,
+      messages: ["Committed.", "One or more post-commit steps failed."],
+    };
   }
   return { exitCode: ExitCode.ok, messages: ["Committed."] };
 }
@@ -165,7 +173,11 @@ export async function cleanupStep(run: Run): Promise<void> {
  * The error path: ArtifactRollback (when the handler supports it), ArtifactFailure, Cleanup.
  * Errors here are logged and the path goes on; it ends by reporting the original failure.
  */
-export async function errorPath(run: Run, cause: unknown, fromRollbackRequest = false): Promise<Outcome> {
+export async function errorPath(
+  run: Run,
+  cause: unknown,
+  fromRollbackRequest = false,
+): Promise<Outcome> {
   const { engine, handler, ctx, store } = run;
   const record = store.update!;
   if (!record.failed && !fromRollbackRequest) {
@@ -175,7 +187,8 @@ export async function errorPath(run: Run, cause: unknown, fromRollbackRequest = 
   if (record.error) engine.log.error(record.error);
   const messages: string[] = [];
   let rolledBack = false;
-  const supports = record.supportsRollback ?? await handler.supportsRollback(ctx).catch(() => false);
+  const supports = record.supportsRollback ??
+    await handler.supportsRollback(ctx).catch(() => false);
   if (supports) {
     await enter(run, "ArtifactRollback_Enter");
     try {
@@ -189,7 +202,9 @@ export async function errorPath(run: Run, cause: unknown, fromRollbackRequest = 
       messages.push("Rollback failed. System may be in an inconsistent state.");
     }
   } else if (record.state !== "Download_Enter") {
-    messages.push("Update Module does not support rollback. System may be in an inconsistent state.");
+    messages.push(
+      "Update Module does not support rollback. System may be in an inconsistent state.",
+    );
   }
   await enter(run, "ArtifactFailure_Enter");
   try {
@@ -201,7 +216,9 @@ export async function errorPath(run: Run, cause: unknown, fromRollbackRequest = 
   }
   await cleanupStep(run);
   if (fromRollbackRequest && rolledBack) return { exitCode: ExitCode.ok, messages };
-  const base = cause instanceof OtaError ? cause : new OtaError("UPDATE_FAILED", String((cause as Error)?.message ?? cause));
+  const base = cause instanceof OtaError
+    ? cause
+    : new OtaError("UPDATE_FAILED", String((cause as Error)?.message ?? cause));
   const what = rolledBack ? "the update was rolled back" : "the update was abandoned";
   throw new OtaError(base.code, `${base.message}; ${what}`, ExitCode.failed, { cause });
 }
@@ -220,14 +237,17 @@ export async function recover(run: Run): Promise<Outcome | undefined> {
     case "Before_ArtifactCommit_Enter":
       return undefined;
     case "Download_Enter":
-      log.info(`An interrupted download of ${record.headerInfo.artifact_provides.artifact_name} is cleaned up`);
+      log.info(
+        `An interrupted download of ${record.headerInfo.artifact_provides.artifact_name} is cleaned up`,
+      );
       record.failed = true;
       record.error ??= "the download was interrupted";
       await cleanupStep(run);
       return { exitCode: ExitCode.failed, messages: ["Cleaned up."] };
     case "ArtifactInstall_Enter":
       log.info("An interrupted installation takes the rollback path");
-      return await errorPath(run, new OtaError("INTERRUPTED", "the installation was interrupted")).catch(reported);
+      return await errorPath(run, new OtaError("INTERRUPTED", "the installation was interrupted"))
+        .catch(reported);
     case "ArtifactCommit_Enter":
       log.info("An interrupted commit is done again");
       return await commitStep(run).catch(reported);
@@ -236,7 +256,11 @@ export async function recover(run: Run): Promise<Outcome | undefined> {
     case "ArtifactRollback_Enter":
     case "ArtifactFailure_Enter":
       log.info("An interrupted rollback is finished");
-      return await errorPath(run, new OtaError("INTERRUPTED", record.error ?? "the update failed"), !record.failed).catch(reported);
+      return await errorPath(
+        run,
+        new OtaError("INTERRUPTED", record.error ?? "the update failed"),
+        !record.failed,
+      ).catch(reported);
     case "Cleanup":
       await cleanupStep(run);
       return { exitCode: record.failed ? ExitCode.failed : ExitCode.ok, messages: ["Cleaned up."] };

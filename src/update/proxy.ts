@@ -13,12 +13,12 @@ function noProxyMatches(host: string, port: string, noProxy: string): boolean {
 export function proxyFor(url: string, env: Record<string, string | undefined>): string | undefined {
   const parsed = new URL(url);
   const https = parsed.protocol === "https:";
-  const proxy = https
-    ? env.HTTPS_PROXY ?? env.https_proxy
-    : env.HTTP_PROXY ?? env.http_proxy;
+  const proxy = https ? env.HTTPS_PROXY ?? env.https_proxy : env.HTTP_PROXY ?? env.http_proxy;
   if (!proxy) return undefined;
   const port = parsed.port || (https ? "443" : "80");
   const noProxy = env.NO_PROXY ?? env.no_proxy ?? "";
-  if (noProxyMatches(parsed.hostname.toLowerCase().replace(/^\[|\]$/g, ""), port, noProxy)) return undefined;
+  if (noProxyMatches(parsed.hostname.toLowerCase().replace(/^\[|\]$/g, ""), port, noProxy)) {
+    return undefined;
+  }
   return proxy;
 }

@@ -22,7 +22,11 @@ export interface ScriptRunner {
    * Runs the scripts of one state and action. With `ignoreErrors` (Error scripts and the
    * rollback/failure states) every script runs and failures are only logged.
    */
-  run(state: ScriptState, action: ScriptAction, options?: { ignoreErrors?: boolean }): Promise<void>;
+  run(
+    state: ScriptState,
+    action: ScriptAction,
+    options?: { ignoreErrors?: boolean },
+  ): Promise<void>;
 }
 
 export function artifactScriptsDir(dataDir: string): string {
@@ -30,7 +34,10 @@ export function artifactScriptsDir(dataDir: string): string {
 }
 
 /** Replaces the stored artifact scripts with the new artifact's (mode 0700, plus `version`). */
-export async function storeArtifactScripts(dataDir: string, scripts: ArtifactScript[]): Promise<void> {
+export async function storeArtifactScripts(
+  dataDir: string,
+  scripts: ArtifactScript[],
+): Promise<void> {
   const dir = artifactScriptsDir(dataDir);
   const next = `${dir}.new`;
   await fs.rm(next, { recursive: true, force: true });
@@ -68,7 +75,12 @@ async function checkVersion(dir: string): Promise<void> {
   const text = await fs.readFile(join(dir, "version"), "utf8").catch(() => undefined);
   if (text === undefined) return;
   if (!["2", "3"].includes(text.trim())) {
-    fail("SCRIPT_VERSION", `${dir}/version says ${JSON.stringify(text.trim())}; state scripts of version 2 or 3 are supported`);
+    fail(
+      "SCRIPT_VERSION",
+      `${dir}/version says ${
+        JSON.stringify(text.trim())
+      }; state scripts of version 2 or 3 are supported`,
+    );
   }
 }
 
@@ -84,22 +96,38 @@ export function scriptRunner(config: Config, dataDir: string, log: Logger): Scri
         timeoutMs: config.StateScriptTimeoutSeconds * 1000,
         onLine: (stream, line) => log.info(`${name} ${stream}: ${line}`),
       }).catch((error) => {
-        throw new OtaError("SCRIPT_FAILED", `state script ${name} could not run: ${(error as Error).message}`);
+        throw new OtaError(
+          "SCRIPT_FAILED",
+          `state script ${name} could not run: ${(error as Error).message}`,
+        );
       });
       if (result.timedOut) {
-        fail("SCRIPT_TIMEOUT", `state script ${name} ran longer than ${config.StateScriptTimeoutSeconds} s and was stopped`);
+        fail(
+          "SCRIPT_TIMEOUT",
+          `state script ${name} ran longer than ${config.StateScriptTimeoutSeconds} s and was stopped`,
+        );
       }
       if (result.code === 0) return;
       if (result.code === RETRY_LATER) {
         const elapsed = (Date.now() - started) / 1000;
-        if (elapsed + config.StateScriptRetryIntervalSeconds > config.StateScriptRetryTimeoutSeconds) {
-          fail("SCRIPT_TIMEOUT", `state script ${name} kept asking to retry later for ${config.StateScriptRetryTimeoutSeconds} s`);
+        if (
+          elapsed + config.StateScriptRetryIntervalSeconds > config.StateScriptRetryTimeoutSeconds
+        ) {
+          fail(
+            "SCRIPT_TIMEOUT",
+            `state script ${name} kept asking to retry later for ${config.StateScriptRetryTimeoutSeconds} s`,
+          );
         }
-        log.info(`State script ${name} asked to retry later (exit 21); again in ${config.StateScriptRetryIntervalSeconds} s`);
+        log.info(
+          `State script ${name} asked to retry later (exit 21); again in ${config.StateScriptRetryIntervalSeconds} s`,
+        );
         await sleep(config.StateScriptRetryIntervalSeconds * 1000);
         continue;
       }
-      fail("SCRIPT_FAILED", `state script ${name} failed (${result.signal ?? `exit ${result.code}`})`);
+      fail(
+        "SCRIPT_FAILED",
+        `state script ${name} failed (${result.signal ?? `exit ${result.code}`})`,
+      );
     }
   };
 

@@ -43,7 +43,10 @@ export async function openSource(uri: string, options: SourceOptions): Promise<S
     fail("SOURCE_UNSUPPORTED", `${uri}: only local paths, file:// and http(s):// are supported`);
   }
   const stat = await fs.stat(path).catch((error) => {
-    fail("SOURCE_NOT_FOUND", `cannot open ${path}: ${(error as NodeJS.ErrnoException).code ?? error}`);
+    fail(
+      "SOURCE_NOT_FOUND",
+      `cannot open ${path}: ${(error as NodeJS.ErrnoException).code ?? error}`,
+    );
   });
   if (stat.isDirectory()) fail("SOURCE_NOT_FOUND", `${path} is a directory, not an artifact`);
   return { stream: readFileStream(path), size: stat.isFile() ? stat.size : undefined, name: path };
@@ -78,7 +81,11 @@ async function openHttp(url: string, options: SourceOptions): Promise<Source> {
     }
   };
 
-  const first = await withRetries(options, () => request({}, AbortSignal.timeout(options.idleTimeoutMs)), url);
+  const first = await withRetries(
+    options,
+    () => request({}, AbortSignal.timeout(options.idleTimeoutMs)),
+    url,
+  );
   if (!first.ok || !first.body) {
     await first.body?.cancel();
     fail("SOURCE_HTTP", `${url}: the server answered ${describeStatus(first)}`);
@@ -89,11 +96,19 @@ async function openHttp(url: string, options: SourceOptions): Promise<Source> {
     lastModified: first.headers.get("last-modified") ?? undefined,
     size: length !== null && Number(length) > 0 ? Number(length) : undefined,
   };
-  return { stream: resumingBody(url, first, validators, request, options), size: validators.size, name: url };
+  return {
+    stream: resumingBody(url, first, validators, request, options),
+    size: validators.size,
+    name: url,
+  };
 }
 
 /** Retries a request that fails before any byte arrived (connection refused, reset, 5xx). */
-async function withRetries(options: SourceOptions, attempt: () => Promise<Response>, url: string): Promise<Response> {
+async function withRetries(
+  options: SourceOptions,
+  attempt: () => Promise<Response>,
+  url: string,
+): Promise<Response> {
   for (let tries = 0;; tries++) {
     try {
       const response = await attempt();
@@ -126,7 +141,9 @@ function resumingBody(
     const idle = new Promise<never>((_, reject) => {
       timer = setTimeout(() => {
         controller.abort();
-        reject(new OtaError("SOURCE_STALLED", `${url}: no data for ${options.idleTimeoutMs / 1000} s`));
+        reject(
+          new OtaError("SOURCE_STALLED", `${url}: no data for ${options.idleTimeoutMs / 1000} s`),
+        );
       }, options.idleTimeoutMs);
     });
     try {
@@ -138,16 +155,27 @@ function resumingBody(
 
   const resume = async (cause: Error) => {
     if (retries >= options.retries) {
-      fail("SOURCE_DOWNLOAD", `download of ${url} failed after ${retries + 1} attempts at byte ${offset}: ${cause.message}`);
+      fail(
+        "SOURCE_DOWNLOAD",
+        `download of ${url} failed after ${
+          retries + 1
+        } attempts at byte ${offset}: ${cause.message}`,
+      );
     }
     retries++;
     const delay = Math.min(options.maxIntervalMs, 1000 * 2 ** (retries - 1));
-    options.log.warning(`${cause.message}; resuming at byte ${offset} in ${delay / 1000} s (attempt ${retries} of ${options.retries})`);
+    options.log.warning(
+      `${cause.message}; resuming at byte ${offset} in ${
+        delay / 1000
+      } s (attempt ${retries} of ${options.retries})`,
+    );
     await reader.cancel().catch(() => {});
     await sleep(delay);
     controller = new AbortController();
     const headers: Record<string, string> = { range: `bytes=${offset}-` };
-    const validator = validators.etag && !validators.etag.startsWith("W/") ? validators.etag : validators.lastModified;
+    const validator = validators.etag && !validators.etag.startsWith("W/")
+      ? validators.etag
+      : validators.lastModified;
     if (validator) headers["if-range"] = validator;
     let response: Response;
     try {
@@ -167,22 +195,40 @@ function resumingBody(
     }
     if (validators.etag && etag && etag !== validators.etag) {
       await response.body?.cancel();
-      fail("SOURCE_CHANGED", `${url} changed on the server during the download (ETag ${validators.etag} became ${etag}); start again`);
+      fail(
+        "SOURCE_CHANGED",
+        `${url} changed on the server during the download (ETag ${validators.etag} became ${etag}); start again`,
+      );
     }
     if (response.status === 206) {
-      const range = /^bytes (\d+)-(\d+)\/(\d+|\*)$/.exec(response.headers.get("content-range") ?? "");
-      if (!range || Number(range[1]) !== offset || (validators.size && range[3] !== "*" && Number(range[3]) !== validators.size)) {
+      const range = /^bytes (\d+)-(\d+)\/(\d+|\*)$/.exec(
+        response.headers.get("content-range") ?? "",
+      );
+      if (
+        !range || Number(range[1]) !== offset ||
+        (validators.size && range[3] !== "*" && Number(range[3]) !== validators.size)
+      ) {
         await response.body?.cancel();
-        fail("SOURCE_RANGE", `${url}: the server answered the resume request with a range that does not match (${response.headers.get("content-range")})`);
+        fail(
+          "SOURCE_RANGE",
+          `${url}: the server answered the resume request with a range that does not match (${
+            response.headers.get("content-range")
+          })`,
+        );
       }
       skip = 0;
     } else if (response.status === 200) {
       // The server ignored the range: read from the start and drop what we already have.
-      options.log.warning(`${url}: the server does not resume downloads; reading again from the start`);
+      options.log.warning(
+        `${url}: the server does not resume downloads; reading again from the start`,
+      );
       skip = offset;
     } else {
       await response.body?.cancel();
-      fail("SOURCE_HTTP", `${url}: the server answered ${describeStatus(response)} to a resume request`);
+      fail(
+        "SOURCE_HTTP",
+        `${url}: the server answered ${describeStatus(response)} to a resume request`,
+      );
     }
     if (!response.body) fail("SOURCE_HTTP", `${url}: empty response to a resume request`);
     reader = response.body.getReader();
@@ -201,7 +247,9 @@ function resumingBody(
         }
         if (result.done) {
           if (validators.size !== undefined && offset < validators.size) {
-            await resume(new Error(`${url}: the connection closed at byte ${offset} of ${validators.size}`));
+            await resume(
+              new Error(`${url}: the connection closed at byte ${offset} of ${validators.size}`),
+            );
             continue;
           }
           out.close();

@@ -11,7 +11,18 @@ import { loadStore, pausedStates, type StoreData } from "../device/store.ts";
 import { ExitCode, fail, OtaError } from "../errors.ts";
 import { counting } from "../streams.ts";
 import { deviceIdentity, type Engine, persist, verifyKeys } from "./engine.ts";
-import { cleanupStep, commitStep, enter, errorPath, installStep, type Outcome, openRun, recover, type Run, Stopped } from "./machine.ts";
+import {
+  cleanupStep,
+  commitStep,
+  enter,
+  errorPath,
+  installStep,
+  openRun,
+  type Outcome,
+  recover,
+  type Run,
+  Stopped,
+} from "./machine.ts";
 import { storeArtifactScripts } from "./scripts.ts";
 import { openSource } from "./source.ts";
 
@@ -22,10 +33,16 @@ export interface InstallOptions {
   rebootExitCode?: boolean;
 }
 
-const nothingInProgress = (): Outcome => ({ exitCode: ExitCode.nothingInProgress, messages: ["No update in progress."] });
+const nothingInProgress = (): Outcome => ({
+  exitCode: ExitCode.nothingInProgress,
+  messages: ["No update in progress."],
+});
 
 function stopped(error: Stopped): Outcome {
-  return { exitCode: ExitCode.ok, messages: [`Stopped before ${error.state}. Use 'resume' to continue.`] };
+  return {
+    exitCode: ExitCode.ok,
+    messages: [`Stopped before ${error.state}. Use 'resume' to continue.`],
+  };
 }
 
 /** Recovers an interrupted update first; returns the outcome if that ended the update. */
@@ -34,7 +51,11 @@ async function settle(engine: Engine, store: StoreData): Promise<Outcome | undef
   return await recover(await openRun(engine, store));
 }
 
-export async function install(engine: Engine, uri: string, options: InstallOptions = {}): Promise<Outcome> {
+export async function install(
+  engine: Engine,
+  uri: string,
+  options: InstallOptions = {},
+): Promise<Outcome> {
   const store = await loadStore(engine.paths.dataDir);
   const recovered = await settle(engine, store);
   if (recovered) engine.log.info(recovered.messages.join(" "));
@@ -51,16 +72,27 @@ export async function install(engine: Engine, uri: string, options: InstallOptio
     retries: engine.config.RetryDownloadCount,
     maxIntervalMs: engine.config.RetryDownloadMaxIntervalSeconds * 1000,
     idleTimeoutMs: engine.config.DownloadIdleTimeoutSeconds * 1000,
-    ca: engine.config.ServerCertificate ? await import("node:fs/promises").then((fs) => fs.readFile(engine.config.ServerCertificate!, "utf8")) : undefined,
+    ca: engine.config.ServerCertificate
+      ? await import("node:fs/promises").then((fs) =>
+        fs.readFile(engine.config.ServerCertificate!, "utf8")
+      )
+      : undefined,
     insecure: engine.config.SkipVerify,
   });
-  engine.log.info(`Installing artifact from ${source.name}${source.size ? ` (${source.size} bytes)` : ""}`);
+  engine.log.info(
+    `Installing artifact from ${source.name}${source.size ? ` (${source.size} bytes)` : ""}`,
+  );
   engine.progress.step("download", source.size ?? 0);
-  const artifact = await openArtifact(source.stream.pipeThrough(counting((n) => engine.progress.update(n))), { verifyKeys: keys });
+  const artifact = await openArtifact(
+    source.stream.pipeThrough(counting((n) => engine.progress.update(n))),
+    { verifyKeys: keys },
+  );
   let run: Run | undefined;
   try {
     requireCompatible(artifact.header, device);
-    if (artifact.header.payloads.length !== 1) fail("ARTIFACT_STRUCTURE", "the artifact has no payload");
+    if (artifact.header.payloads.length !== 1) {
+      fail("ARTIFACT_STRUCTURE", "the artifact has no payload");
+    }
     const payload = artifact.header.payloads[0];
     await engine.handlerFor(payload.type); // a missing Update Module fails here, before anything changes
     store.update = {
@@ -74,7 +106,9 @@ export async function install(engine: Engine, uri: string, options: InstallOptio
     };
     await persist(engine, store);
     run = await openRun(engine, store, options.stopBefore);
-    engine.log.info(`Update ${store.update.id}: ${artifact.header.info.artifact_provides.artifact_name}`);
+    engine.log.info(
+      `Update ${store.update.id}: ${artifact.header.info.artifact_provides.artifact_name}`,
+    );
     await storeArtifactScripts(engine.paths.dataDir, artifact.header.scripts);
     await download(run, artifact);
   } catch (error) {
@@ -88,11 +122,16 @@ export async function install(engine: Engine, uri: string, options: InstallOptio
   return await afterDownload(run, options);
 }
 
-async function download(run: Run, artifact: Awaited<ReturnType<typeof openArtifact>>): Promise<void> {
+async function download(
+  run: Run,
+  artifact: Awaited<ReturnType<typeof openArtifact>>,
+): Promise<void> {
   await run.engine.scripts.run("Download", "Enter");
   const payloads = artifact.payloads();
   const first = await payloads.next();
-  const files: AsyncIterable<PayloadFile> = first.done ? (async function* () {})() : first.value.files();
+  const files: AsyncIterable<PayloadFile> = first.done
+    ? (async function* () {})()
+    : first.value.files();
   await run.handler.download(files, {
     ...run.ctx,
     header: artifact.header,
@@ -114,14 +153,23 @@ async function afterDownload(run: Run, options: InstallOptions): Promise<Outcome
   }
   if (record.payloads[0]?.type === null) {
     const outcome = await commitStep(run);
-    return { ...outcome, messages: ["Artifact with empty payload. Committing immediately.", ...outcome.messages] };
+    return {
+      ...outcome,
+      messages: ["Artifact with empty payload. Committing immediately.", ...outcome.messages],
+    };
   }
   if (record.needsReboot === "No" && !record.supportsRollback) {
     const outcome = await commitStep(run).catch((error) => {
       if (error instanceof Stopped) return stopped(error);
       throw error;
     });
-    return { ...outcome, messages: ["Update Module doesn't support rollback. Committing immediately.", ...outcome.messages] };
+    return {
+      ...outcome,
+      messages: [
+        "Update Module doesn't support rollback. Committing immediately.",
+        ...outcome.messages,
+      ],
+    };
   }
   try {
     await enter(run, "Before_ArtifactCommit_Enter");
@@ -129,7 +177,10 @@ async function afterDownload(run: Run, options: InstallOptions): Promise<Outcome
     if (error instanceof Stopped) return stopped(error);
     throw error;
   }
-  const messages = ["Installed, but not committed.", "Use 'commit' to update, or 'rollback' to roll back the update."];
+  const messages = [
+    "Installed, but not committed.",
+    "Use 'commit' to update, or 'rollback' to roll back the update.",
+  ];
   if (record.needsReboot !== "No") {
     messages.push("At least one payload requested a reboot of the device it updated.");
     if (options.rebootExitCode) return { exitCode: ExitCode.rebootRequired, messages };
@@ -151,7 +202,12 @@ export async function commit(engine: Engine, options: InstallOptions = {}): Prom
   const recovered = await recover(run);
   if (recovered) {
     if (recovered.exitCode === ExitCode.ok && state === "ArtifactCommit_Leave") return recovered;
-    fail("COMMIT_IMPOSSIBLE", `cannot commit: the update was interrupted in ${state} and was ${recovered.messages.join(" ")}`);
+    fail(
+      "COMMIT_IMPOSSIBLE",
+      `cannot commit: the update was interrupted in ${state} and was ${
+        recovered.messages.join(" ")
+      }`,
+    );
   }
   return nothingInProgress();
 }
@@ -163,7 +219,10 @@ export async function rollback(engine: Engine): Promise<Outcome> {
   const state = store.update.state;
   if (state === "ArtifactCommit_Leave" || state === "Cleanup") {
     await recover(run);
-    fail("ROLLBACK_IMPOSSIBLE", "the update was already committed; install the previous artifact to go back");
+    fail(
+      "ROLLBACK_IMPOSSIBLE",
+      "the update was already committed; install the previous artifact to go back",
+    );
   }
   if (state === "Download_Enter") return await recover(run) ?? nothingInProgress();
   return await errorPath(run, new OtaError("ROLLED_BACK_BY_USER", "rolled back on request"), true);

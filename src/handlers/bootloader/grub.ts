@@ -14,14 +14,20 @@ export function grubEnv(config: Config, dir: string): BootEnv {
   const tool = config.GrubEditenv;
   const list = async (file: string) =>
     parseEnvLines(await runTool("BOOTENV_READ", tool, [file, "list"], { timeoutMs: 60_000 }));
-  const edit = (file: string, args: string[]) => runTool("BOOTENV_WRITE", tool, [file, ...args], { timeoutMs: 60_000 });
-  const copies = [1, 2].map((n) => ({ env: `${dir}/mender_grubenv${n}/env`, lock: `${dir}/mender_grubenv${n}/lock` }));
+  const edit = (file: string, args: string[]) =>
+    runTool("BOOTENV_WRITE", tool, [file, ...args], { timeoutMs: 60_000 });
+  const copies = [1, 2].map((n) => ({
+    env: `${dir}/mender_grubenv${n}/env`,
+    lock: `${dir}/mender_grubenv${n}/lock`,
+  }));
 
   return {
     kind: "grub",
     async read() {
       for (const copy of copies) {
-        const lock = await list(copy.lock).catch(() => ({ editing: "1" } as Record<string, string>));
+        const lock = await list(copy.lock).catch(
+          () => ({ editing: "1" } as Record<string, string>),
+        );
         if (lock.editing !== "1") return await list(copy.env);
       }
       fail("BOOTENV_READ", `both GRUB environment copies in ${dir} are marked as being edited`);

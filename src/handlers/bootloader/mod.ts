@@ -22,12 +22,17 @@ export function bootEnvFor(config: Config): BootEnv {
     case "uboot":
       return ubootEnv(config);
     case "grub":
-      if (!config.GrubEnvDir) fail("CONFIG_INVALID", "Bootloader is grub, but GrubEnvDir is not set");
+      if (!config.GrubEnvDir) {
+        fail("CONFIG_INVALID", "Bootloader is grub, but GrubEnvDir is not set");
+      }
       return grubEnv(config, config.GrubEnvDir);
     case "auto": {
-      const grubDir = config.GrubEnvDir ?? ["/boot/efi/grub-mender-grubenv", "/boot/grub/grub-mender-grubenv"]
-        .find((dir) => existsSync(`${dir}/mender_grubenv1/env`));
-      return grubDir && existsSync(`${grubDir}/mender_grubenv1/env`) ? grubEnv(config, grubDir) : ubootEnv(config);
+      const grubDir = config.GrubEnvDir ??
+        ["/boot/efi/grub-mender-grubenv", "/boot/grub/grub-mender-grubenv"]
+          .find((dir) => existsSync(`${dir}/mender_grubenv1/env`));
+      return grubDir && existsSync(`${grubDir}/mender_grubenv1/env`)
+        ? grubEnv(config, grubDir)
+        : ubootEnv(config);
     }
   }
 }

@@ -24,12 +24,19 @@ export function ubootEnv(config: Config): BootEnv {
   return {
     kind: "uboot",
     async read() {
-      return parseEnvLines(await runTool("BOOTENV_READ", config.FwPrintenv, configArgs, { timeoutMs: 60_000 }));
+      return parseEnvLines(
+        await runTool("BOOTENV_READ", config.FwPrintenv, configArgs, { timeoutMs: 60_000 }),
+      );
     },
     async write(vars) {
       // `name=value` is what libubootenv accepts; an empty value removes the variable.
-      const script = Object.entries(vars).map(([name, value]) => `${name}=${value ?? ""}\n`).join("");
-      await runTool("BOOTENV_WRITE", config.FwSetenv, [...configArgs, "-s", "-"], { stdin: script, timeoutMs: 60_000 });
+      const script = Object.entries(vars).map(([name, value]) => `${name}=${value ?? ""}\n`).join(
+        "",
+      );
+      await runTool("BOOTENV_WRITE", config.FwSetenv, [...configArgs, "-s", "-"], {
+        stdin: script,
+        timeoutMs: 60_000,
+      });
     },
   };
 }
