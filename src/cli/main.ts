@@ -10,7 +10,10 @@ import { artifactDumpCommand } from "./artifact_dump.ts";
 import { artifactReadCommand, artifactValidateCommand } from "./artifact_read.ts";
 import { artifactSignCommand } from "./artifact_sign.ts";
 import { artifactWriteCommand } from "./artifact_write.ts";
+import { moduleCommand } from "./module.ts";
+import { peersCommand } from "./peers.ts";
 import { parseProgressMode, type ProgressMode } from "./progress.ts";
+import { serveCommand } from "./serve.ts";
 import { updateCommands } from "./update.ts";
 
 export interface GlobalOptions {
@@ -52,6 +55,9 @@ Examples:
   artifact.addCommand(artifactDumpCommand());
   program.addCommand(artifact);
   for (const command of updateCommands(() => program.opts<GlobalOptions>())) program.addCommand(command);
+  program.addCommand(serveCommand());
+  program.addCommand(moduleCommand());
+  program.addCommand(peersCommand(progressMode));
 
   program.addHelpText(
     "after",
