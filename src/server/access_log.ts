@@ -13,8 +13,11 @@ export interface AccessRecord {
 }
 
 function clean(text: string, max: number): string {
-  // deno-lint-ignore no-control-regex
-  const safe = text.replace(/[\x00-\x1f\x7f"\\]/g, (c) => `\\x${c.charCodeAt(0).toString(16)}`);
+  const safe = text.replace(
+    // deno-lint-ignore no-control-regex
+    /[\x00-\x1f\x7f"\\]/g,
+    (c) => `\\x${c.charCodeAt(0).toString(16).padStart(2, "0")}`,
+  );
   return safe.length > max ? `${safe.slice(0, max)}...` : safe;
 }
 

@@ -22,6 +22,8 @@ export interface ServerOptions {
   name?: string;
   maxTransfers?: number;
   rescanMs?: number;
+  /** A file must be untouched this long before it is verified (tests shorten it). */
+  quietMs?: number;
   /** Announce with mDNS (default true). */
   announce?: boolean;
   /** IPv4 address of the interface to announce on; also the only address announced. */
@@ -45,6 +47,7 @@ export async function startServer(options: ServerOptions): Promise<RunningOtaSer
     dir: options.dir,
     verifyKeys: options.verifyKeys,
     intervalMs: options.rescanMs,
+    quietMs: options.quietMs,
     log,
   });
   const host = hostname().split(".")[0] || "device";
