@@ -1,0 +1,206 @@
+/**
+ * The directory module, unchanged, under the REAL Mender client 3.4: `mender install`,
+ * `commit` and `rollback` with artifacts written by `ota artifact write`, by the real
+ * `mender-artifact write module-image`, and by Mender's own directory-artifact-gen.
+ */
+import { assert, assertEquals, assertStringIncludes } from "../helpers/assert.ts";
+import {
+  createMenderDevice,
+  menderClientAvailable,
+  type MenderDevice,
+  runMender,
+  showArtifact,
+  showProvides,
+} from "../helpers/mender_client.ts";
+import { ota, ROOT, run, sh } from "../helpers/mod.ts";
+import { buildTree, snapshot, swapLeftovers, type TreeSpec } from "./tree_snapshot.ts";
+
+const ignore = !menderClientAvailable();
+const GEN = "/usr/share/doc/mender-client/examples/directory-artifact-gen";
+const OLD: TreeSpec = { "index.html": "<p>v1</p>\n", "conf/app.ini": "v=1\n" };
+const NEW: TreeSpec = {
+  "index.html": "<p>v2</p>\n",
+  "assets/app.js": "console.log(2)\n",
+  "run": { content: "#!/bin/sh\n", mode: 0o755 },
+};
+
+const work = await Deno.makeTempDir({ prefix: "ota-dir-mender-" });
+globalThis.addEventListener("unload", () => Deno.removeSync(work, { recursive: true }));
+await buildTree(`${work}/src-old`, OLD);
+await buildTree(`${work}/src-new`, NEW);
+const oldPicture = await snapshot(`${work}/src-old`);
+const newPicture = await snapshot(`${work}/src-new`);
+let count = 0;
+
+interface Case {
+  device: MenderDevice;
+  target: string;
+}
+
+async function setup(): Promise<Case> {
+  const root = `${work}/case-${++count}`;
+  const target = `${root}/srv/www`;
+  await Deno.mkdir(`${root}/srv`, { recursive: true });
+  await sh(["cp", "-a", `${work}/src-old`, target]);
+  const device = await createMenderDevice(`${root}/device`, {
+    modules: { directory: `${ROOT}/modules/directory/directory` },
+  });
+  return { device, target };
+}
+
+/** The payload files Mender's generator makes: update.tar and dest_dir. */
+async function payloadFiles(dir: string, target: string, tarSource = `${work}/src-new`) {
+  await Deno.mkdir(dir, { recursive: true });
+  await sh(["tar", "-cf", `${dir}/update.tar`, "-C", tarSource, "."]);
+  await Deno.writeTextFile(`${dir}/dest_dir`, `${target}\n`);
+  return ["-f", `${dir}/update.tar`, "-f", `${dir}/dest_dir`];
+}
+
+const writers = {
+  async ota(target: string, name: string, out: string) {
+    const files = await payloadFiles(`${out}.d`, target);
+    const args = ["artifact", "write", "module-image", "-T", "directory", "-n", name];
+    const result = await ota([...args, "-t", "test-device", ...files, "-o", out, "--no-progress"]);
+    assertEquals(result.code, 0, result.stderr);
+  },
+  async "mender-artifact"(target: string, name: string, out: string) {
+    const files = await payloadFiles(`${out}.d`, target);
+    await sh([
+      "mender-artifact",
+      "write",
+      "module-image",
+      "-T",
+      "directory",
+      "-n",
+      name,
+      "-t",
+      "test-device",
+      ...files,
+      "-o",
+      out,
+    ]);
+  },
+  async "directory-artifact-gen"(target: string, name: string, out: string) {
+    await Deno.mkdir(`${out}.d`, { recursive: true });
+    await sh([
+      "bash",
+      GEN,
+      "-n",
+      name,
+      "-t",
+      "test-device",
+      "-d",
+      target,
+      "-o",
+      out,
+      `${work}/src-new`,
+    ], {
+      cwd: `${out}.d`,
+    });
+  },
+};
+
+async function mender(device: MenderDevice, args: string[], expectCode = 0) {
+  const result = await runMender(device, args);
+  assertEquals(
+    result.code,
+    expectCode,
+    `mender ${args.join(" ")}:\n${result.stdout}\n${result.stderr}`,
+  );
+  return result;
+}
+
+for (const [writer, write] of Object.entries(writers)) {
+  const skip = ignore || (writer === "directory-artifact-gen" && !(await exists(GEN)));
+
+  Deno.test({
+    name: `directory under mender 3.4 (${writer} artifact): install, commit`,
+    ignore: skip,
+    async fn() {
+      const { device, target } = await setup();
+      const artifact = `${device.dir}/../www-2.mender`;
+      await write(target, "www-2", artifact);
+      const install = await mender(device, ["install", artifact]);
+      assertStringIncludes(install.stdout, "Use 'commit' to update");
+      assert(!install.stdout.includes("reboot"), "a directory update needs no reboot");
+      assertEquals(await snapshot(target), newPicture);
+      assertEquals(await showArtifact(device), "factory-image", "not committed yet");
+      await mender(device, ["commit"]);
+      assertEquals(await snapshot(target), newPicture);
+      assertEquals(await swapLeftovers(target), []);
+      assertEquals(await showArtifact(device), "www-2");
+      assertEquals((await showProvides(device))["rootfs-image.directory.version"], "www-2");
+      await mender(device, ["commit"], 2);
+    },
+  });
+
+  Deno.test({
+    name: `directory under mender 3.4 (${writer} artifact): install, rollback`,
+    ignore: skip,
+    async fn() {
+      const { device, target } = await setup();
+      const artifact = `${device.dir}/../www-2.mender`;
+      await write(target, "www-2", artifact);
+      await mender(device, ["install", artifact]);
+      assertEquals(await snapshot(target), newPicture);
+      const rollback = await mender(device, ["rollback"]);
+      assertStringIncludes(rollback.stdout, "Rolling back Artifact");
+      assertEquals(await snapshot(target), oldPicture);
+      assertEquals(await swapLeftovers(target), []);
+      assertEquals(await showArtifact(device), "factory-image");
+      await mender(device, ["rollback"], 2);
+    },
+  });
+}
+
+Deno.test({
+  name: "directory under mender 3.4: a failing install is rolled back by the client",
+  ignore,
+  async fn() {
+    const { device, target } = await setup();
+    const dir = `${device.dir}/../bad`;
+    const files = await payloadFiles(dir, target);
+    await Deno.writeTextFile(`${dir}/update.tar`, "this is not a tar archive\n".repeat(100));
+    const artifact = `${dir}/bad.mender`;
+    await sh([
+      "mender-artifact",
+      "write",
+      "module-image",
+      "-T",
+      "directory",
+      "-n",
+      "www-bad",
+      "-t",
+      "test-device",
+      ...files,
+      "-o",
+      artifact,
+    ]);
+    const result = await mender(device, ["install", artifact], 1);
+    assertStringIncludes(result.stderr, "DIRECTORY_UNPACK");
+    assertEquals(await snapshot(target), oldPicture);
+    assertEquals(await swapLeftovers(target), []);
+    assertEquals(await showArtifact(device), "factory-image");
+  },
+});
+
+Deno.test({
+  name:
+    "directory under mender 3.4: a destination that did not exist is created, and removed on rollback",
+  ignore,
+  async fn() {
+    const { device } = await setup();
+    const target = `${device.dir.replace(/\/device$/, "")}/fresh/app`;
+    const artifact = `${device.dir}/../fresh.mender`;
+    await writers.ota(target, "fresh-1", artifact);
+    await mender(device, ["install", artifact]);
+    assertEquals(await snapshot(target), newPicture);
+    await mender(device, ["rollback"]);
+    assertEquals(await snapshot(target), undefined);
+    assertEquals(await run(["ls", "-A", target.replace(/\/app$/, "")]).then((r) => r.stdout), "");
+  },
+});
+
+async function exists(path: string) {
+  return await Deno.stat(path).then(() => true, () => false);
+}
