@@ -81,11 +81,16 @@ async function openHttp(url: string, options: SourceOptions): Promise<Source> {
     }
   };
 
-  const first = await withRetries(
-    options,
-    () => request({}, AbortSignal.timeout(options.idleTimeoutMs)),
-    url,
-  );
+  let controller = new AbortController();
+  const first = await withRetries(options, async () => {
+    controller = new AbortController();
+    const timer = setTimeout(() => controller.abort(), options.idleTimeoutMs);
+    try {
+      return await request({}, controller.signal);
+    } finally {
+      clearTimeout(timer); // from here on, the body's idle timeout applies
+    }
+  }, url);
   if (!first.ok || !first.body) {
     await first.body?.cancel();
     fail("SOURCE_HTTP", `${url}: the server answered ${describeStatus(first)}`);
@@ -97,7 +102,7 @@ async function openHttp(url: string, options: SourceOptions): Promise<Source> {
     size: length !== null && Number(length) > 0 ? Number(length) : undefined,
   };
   return {
-    stream: resumingBody(url, first, validators, request, options),
+    stream: resumingBody(url, first, controller, validators, request, options),
     size: validators.size,
     name: url,
   };
@@ -126,12 +131,13 @@ async function withRetries(
 function resumingBody(
   url: string,
   first: Response,
+  firstController: AbortController,
   validators: Validators,
   request: (headers: Record<string, string>, signal: AbortSignal) => Promise<Response>,
   options: SourceOptions,
 ): ByteStream {
   let reader = first.body!.getReader();
-  let controller = new AbortController();
+  let controller = firstController;
   let offset = 0;
   let retries = 0;
   let skip = 0;
@@ -140,10 +146,10 @@ function resumingBody(
     let timer: ReturnType<typeof setTimeout> | undefined;
     const idle = new Promise<never>((_, reject) => {
       timer = setTimeout(() => {
-        controller.abort();
         reject(
           new OtaError("SOURCE_STALLED", `${url}: no data for ${options.idleTimeoutMs / 1000} s`),
         );
+        controller.abort(); // after the rejection, so the race reports the stall, not the abort
       }, options.idleTimeoutMs);
     });
     try {

@@ -1,0 +1,206 @@
+/**
+ * Installing over HTTP with a server that misbehaves: dropped connections resume with Range,
+ * a server that ignores Range, an ETag that changes, 416, every other request failing, a
+ * stall, a proxy, a private CA. Each ends installed or with a clear error, never a hang.
+ */
+import { assert, assertEquals, assertStringIncludes } from "../helpers/assert.ts";
+import { type Faults, faultServer } from "../helpers/http_faults.ts";
+import { sh } from "../helpers/mod.ts";
+import { fixture } from "./fixture.ts";
+
+const config = {
+  RetryDownloadCount: 4,
+  RetryDownloadMaxIntervalSeconds: 1,
+  DownloadIdleTimeoutSeconds: 2,
+};
+
+async function installOver(faults: Faults) {
+  const f = await fixture({ config });
+  const artifact = await Deno.readFile(
+    await f.rootfsArtifact("release-2", { extra: ["--compression", "none"] }),
+  );
+  const server = await faultServer(artifact, faults);
+  const result = await f.ota("install", server.url());
+  return { f, server, result, size: artifact.length };
+}
+
+Deno.test("http: a plain download installs", async () => {
+  const { f, server, result } = await installOver({});
+  await using _f = f, _s = server;
+  assertEquals(result.code, 0, result.stderr);
+  assertEquals(server.requests.length, 1);
+  assertEquals((await f.boot()).slotId, "release-2 rootfs");
+});
+
+Deno.test("http: connections dropped three times resume with Range from the byte where they broke", async () => {
+  const { f, server, result } = await installOver({ dropAfter: 3_000_000, dropTimes: 3 });
+  await using _f = f, _s = server;
+  assertEquals(result.code, 0, result.stderr);
+  // each resume starts where the bytes that arrived end (a few may be lost with the connection)
+  const starts = server.requests.map((r) =>
+    Number(/^bytes=(\d+)-$/.exec(r.headers.range ?? "bytes=0-")![1])
+  );
+  assertEquals(starts.length, 4);
+  for (let i = 1; i < starts.length; i++) {
+    assert(
+      starts[i] > starts[i - 1] && starts[i] <= starts[i - 1] + 3_000_000,
+      `resume offsets ${starts}`,
+    );
+  }
+  assert(server.requests.slice(1).every((r) => r.headers["if-range"] === '"v1"'));
+  assertEquals((await f.boot()).slotId, "release-2 rootfs");
+});
+
+Deno.test("http: a server that ignores Range is read again from the start, skipping what arrived", async () => {
+  const { f, server, result } = await installOver({
+    dropAfter: 5_000_000,
+    dropTimes: 1,
+    ignoreRange: true,
+  });
+  await using _f = f, _s = server;
+  assertEquals(result.code, 0, result.stderr);
+  assertStringIncludes(result.stderr, "does not resume");
+  assertEquals((await f.boot()).slotId, "release-2 rootfs");
+});
+
+Deno.test("http: an ETag that changes mid-download stops it; nothing is switched", async () => {
+  const { f, server, result } = await installOver({
+    dropAfter: 4_000_000,
+    dropTimes: 1,
+    etagChangesAt: 2,
+  });
+  await using _f = f, _s = server;
+  assertEquals(result.code, 1);
+  assertStringIncludes(result.stderr, "[SOURCE_CHANGED]");
+  assertEquals(await f.state(), {
+    part: "2",
+    upgrade: "0",
+    booted: "2",
+    artifact: "factory-image",
+  });
+});
+
+Deno.test("http: 416 to the resume request ends with a clear error", async () => {
+  const { f, server, result } = await installOver({
+    dropAfter: 4_000_000,
+    dropTimes: 1,
+    rangeAnswer416: true,
+  });
+  await using _f = f, _s = server;
+  assertEquals(result.code, 1);
+  assertStringIncludes(result.stderr, "416");
+  assertEquals((await f.env()).upgrade_available, "0");
+});
+
+Deno.test("http: a connection that always breaks gives up after RetryDownloadCount", async () => {
+  const { f, server, result } = await installOver({ dropAfter: 1_000_000 });
+  await using _f = f, _s = server;
+  assertEquals(result.code, 1);
+  assertStringIncludes(result.stderr, "[SOURCE_DOWNLOAD]");
+  assertStringIncludes(result.stderr, "after 5 attempts");
+  assertEquals(server.requests.length, 5);
+  assertEquals((await f.env()).upgrade_available, "0");
+});
+
+Deno.test("http: every second request failing with 503 still installs", async () => {
+  const { f, server, result } = await installOver({
+    failEveryOther: true,
+    dropAfter: 6_000_000,
+    dropTimes: 1,
+  });
+  await using _f = f, _s = server;
+  assertEquals(result.code, 0, result.stderr);
+});
+
+Deno.test("http: a stalled connection is abandoned after the idle timeout and resumed", async () => {
+  const { f, server, result } = await installOver({
+    dropAfter: 2_000_000,
+    dropTimes: 1,
+    stall: true,
+  });
+  await using _f = f, _s = server;
+  assertEquals(result.code, 0, result.stderr);
+  assertStringIncludes(result.stderr, "no data for 2 s");
+  assertEquals(server.requests[1].headers.range, "bytes=2000000-");
+});
+
+Deno.test("http: 404 is reported with the status", async () => {
+  const { f, server, result } = await installOver({ status: 404 });
+  await using _f = f, _s = server;
+  assertEquals(result.code, 1);
+  assertStringIncludes(result.stderr, "[SOURCE_HTTP]");
+  assertStringIncludes(result.stderr, "404");
+});
+
+Deno.test("http: HTTP_PROXY is used, and NO_PROXY bypasses it", async () => {
+  await using f = await fixture({ config });
+  const artifact = await Deno.readFile(await f.rootfsArtifact("release-2"));
+  await using origin = await faultServer(artifact);
+  await using proxy = await faultServer(artifact); // answers absolute-form requests with the same bytes
+  const env = {
+    ...Deno.env.toObject(),
+    HTTP_PROXY: `http://127.0.0.1:${proxy.port}`,
+    NO_PROXY: "example.invalid",
+  };
+  const { ota } = await import("../helpers/mod.ts");
+  const args = ["--config", f.device.config, "--data", f.device.data];
+  const viaProxy = await ota(["install", ...args, origin.url()], { env });
+  assertEquals(viaProxy.code, 0, viaProxy.stderr);
+  assertEquals(proxy.requests.length, 1);
+  assertStringIncludes(
+    proxy.requests[0].line,
+    `GET http://127.0.0.1:${origin.port}/artifact.mender`,
+  );
+  assertEquals(origin.requests.length, 0);
+  await f.ota("rollback");
+  const direct = await ota(["install", ...args, origin.url()], {
+    env: { ...env, NO_PROXY: "127.0.0.1" },
+  });
+  assertEquals(direct.code, 0, direct.stderr);
+  assertEquals(origin.requests.length, 1);
+  assertEquals(proxy.requests.length, 1);
+});
+
+Deno.test("https: a server certificate from ServerCertificate is trusted; without it the download fails", async () => {
+  const dir = await Deno.makeTempDir();
+  await sh([
+    "openssl",
+    "req",
+    "-x509",
+    "-newkey",
+    "rsa:2048",
+    "-nodes",
+    "-days",
+    "2",
+    "-subj",
+    "/CN=127.0.0.1",
+    "-addext",
+    "subjectAltName=IP:127.0.0.1",
+    "-keyout",
+    `${dir}/key.pem`,
+    "-out",
+    `${dir}/cert.pem`,
+  ]);
+  await using f = await fixture({ config: { ...config, ServerCertificate: `${dir}/cert.pem` } });
+  const artifact = await Deno.readFile(await f.rootfsArtifact("release-2"));
+  const server = Deno.serve(
+    {
+      hostname: "127.0.0.1",
+      port: 0,
+      cert: await Deno.readTextFile(`${dir}/cert.pem`),
+      key: await Deno.readTextFile(`${dir}/key.pem`),
+      onListen() {},
+    },
+    () => new Response(artifact),
+  );
+  const url = `https://127.0.0.1:${server.addr.port}/a.mender`;
+  const trusted = await f.ota("install", url);
+  assertEquals(trusted.code, 0, trusted.stderr);
+  await f.ota("rollback");
+  await using other = await fixture({ config });
+  const untrusted = await other.ota("install", url);
+  assertEquals(untrusted.code, 1);
+  assertStringIncludes(untrusted.stderr, "[SOURCE_NETWORK]");
+  await server.shutdown();
+  await Deno.remove(dir, { recursive: true });
+});
