@@ -6,6 +6,7 @@
  */
 import { Command } from "commander";
 import { fail, OtaError } from "../errors.ts";
+import { run as dfu } from "../../modules/dfu/mod.ts";
 import { run as directory } from "../../modules/directory/mod.ts";
 import { run as docker } from "../../modules/docker/mod.ts";
 
@@ -14,6 +15,7 @@ export type ModuleRun = (state: string, tree: string) => Promise<number>;
 
 /** The modules built in, by payload type. Add a module here and nowhere else. */
 export const builtinModules: Record<string, ModuleRun> = {
+  dfu,
   directory,
   docker,
 };
