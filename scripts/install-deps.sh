@@ -15,6 +15,9 @@ PACKAGES=(
   qemu-user-static libc6-arm64-cross
   # networking for peer tests, time/memory measurement
   iproute2 time curl
+  # DFU tests: a QEMU guest (kernel fetched by test/dfu/build_guest.sh with apt-get download)
+  # with busybox, the real dfu-util, and the virtual board compiled statically
+  qemu-system-x86 busybox-static cpio dfu-util gcc libc6-dev
 )
 if [ "$(id -u)" -ne 0 ]; then
   echo "install-deps: run as root (sudo $0)" >&2
