@@ -18,6 +18,8 @@ PACKAGES=(
   # DFU tests: a QEMU guest (kernel fetched by test/dfu/build_guest.sh with apt-get download)
   # with busybox, the real dfu-util, and the virtual board compiled statically
   qemu-system-x86 busybox-static cpio dfu-util gcc libc6-dev
+  # the docker Update Module under test: podman (with runc) and images made of busybox-static
+  podman runc busybox-static
 )
 if [ "$(id -u)" -ne 0 ]; then
   echo "install-deps: run as root (sudo $0)" >&2
