@@ -12,6 +12,8 @@ import { parseStopBefore } from "../update/machine.ts";
 import { commit, install, resume, rollback } from "../update/standalone.ts";
 import type { Outcome } from "../update/machine.ts";
 import { createProgress, type ProgressMode } from "./progress.ts";
+import { collect } from "./options.ts";
+import { type PeerInstallFlags, peerInstallOptions } from "./peer_install.ts";
 
 export interface DeviceOptions {
   config: string;
@@ -46,6 +48,11 @@ async function engineFor(o: DeviceOptions, progress: ProgressMode): Promise<Engi
   return createEngine(config, o.data, createLogger(o.logLevel), createProgress(progress));
 }
 
+interface InstallFlags {
+  rebootExitCode?: boolean;
+  stopBefore?: string;
+}
+
 function report(outcome: Outcome): void {
   for (const line of outcome.messages) console.log(line);
   process.exitCode = outcome.exitCode;
@@ -57,8 +64,19 @@ type Globals = () => { progress: ProgressMode };
 export function updateCommands(globals: Globals): Command[] {
   const installCmd = addDeviceOptions(new Command("install"))
     .description("install an artifact from a file or an http(s) URL (then reboot and commit)")
-    .argument("<uri>", "path, file:// or http(s):// URL of a .mender artifact")
+    .argument("[uri]", "path, file:// or http(s):// URL of a .mender artifact")
     .option("--reboot-exit-code", "exit with 4 when a reboot is needed to finish")
+    .option(
+      "--from-peer [artifact]",
+      "install from peers on the LAN ('ota serve'): the one that fits",
+    )
+    .option("--peer <url>", "with --from-peer: also ask this server (repeatable)", collect)
+    .option("--peer-token <token>", "with --from-peer: the token the peers require")
+    .option(
+      "--keep-for-peers <dir>",
+      "keep a verified copy in DIR, to serve it on ('ota serve DIR')",
+    )
+    .option("--keep-max <size>", "with --keep-for-peers: most bytes DIR may hold (e.g. 8GiB)")
     .option(
       "--stop-before <state>",
       "pause before ArtifactInstall or ArtifactCommit; 'resume' continues",
@@ -70,16 +88,19 @@ export function updateCommands(globals: Globals): Command[] {
 Examples:
   ota install /media/usb/release-2.mender && reboot      then, on the new system: ota commit
   ota install https://updates.example.com/release-2.mender --progress=json
-  ota install --stop-before ArtifactCommit ./app-1.mender  then: ota resume`,
+  ota install --stop-before ArtifactCommit ./app-1.mender  then: ota resume
+  ota install --from-peer --keep-for-peers /data/updates   from the LAN, then pass it on`,
     )
     .action(
-      async (uri: string, o: DeviceOptions & { rebootExitCode?: boolean; stopBefore?: string }) => {
+      async (uri: string | undefined, o: DeviceOptions & InstallFlags & PeerInstallFlags) => {
         const engine = await engineFor(o, globals().progress);
+        const peerOptions = await peerInstallOptions(engine, uri, o);
         console.log("Installing artifact...");
         report(
-          await install(engine, uri, {
+          await install(engine, uri ?? "", {
             rebootExitCode: o.rebootExitCode,
             stopBefore: o.stopBefore,
+            ...peerOptions,
           }),
         );
       },

@@ -12,6 +12,7 @@ import { fail, isOtaError } from "../errors.ts";
 import { readFileStream, syncDir } from "../files.ts";
 import type { Offer } from "./choose.ts";
 import { downloadFromPeers, type DownloadOptions } from "./download.ts";
+import { keepRefusal } from "./keep.ts";
 import { peerSources, type SourceOptions } from "./sources.ts";
 
 export interface FetchOptions extends DownloadOptions, SourceOptions {
@@ -33,15 +34,6 @@ export function safeFileName(name: string): string {
   return base.toLowerCase().endsWith(".mender") ? base : `${base}.mender`;
 }
 
-async function usedBytes(dir: string): Promise<number> {
-  let total = 0;
-  for (const name of await fs.readdir(dir).catch(() => [] as string[])) {
-    const stat = await fs.stat(join(dir, name)).catch(() => undefined);
-    if (stat?.isFile()) total += stat.size;
-  }
-  return total;
-}
-
 /** Downloads `offer` to `target` (a file path); returns the URLs that delivered it. */
 export async function fetchOffer(
   offer: Offer,
@@ -49,15 +41,14 @@ export async function fetchOffer(
   options: FetchOptions = {},
 ): Promise<{ path: string; peers: string[] }> {
   const dir = dirname(target);
-  await fs.mkdir(dir, { recursive: true });
-  if (options.maxDirBytes !== undefined) {
-    const used = await usedBytes(dir);
-    if (used + offer.size > options.maxDirBytes) {
-      fail(
-        "PEER_DISK_LIMIT",
-        `keeping ${offer.file} (${offer.size} bytes) would take ${dir} over its limit of ${options.maxDirBytes} bytes (${used} used)`,
-      );
-    }
+  const refusal = await keepRefusal({
+    dir,
+    file: basename(target),
+    size: offer.size,
+    maxDirBytes: options.maxDirBytes,
+  });
+  if (refusal) {
+    fail("PEER_DISK_LIMIT", `cannot fetch ${offer.file} (${offer.size} bytes): ${refusal}`);
   }
   const part = join(dir, `.${basename(target)}.part`);
   const sources = peerSources(offer.urls, options);

@@ -24,13 +24,17 @@ import {
   Stopped,
 } from "./machine.ts";
 import { storeArtifactScripts } from "./scripts.ts";
-import { openSource } from "./source.ts";
+import { openSource, type Source } from "./source.ts";
 
 export interface InstallOptions {
   /** Pause before this state (Mender 4's --stop-before); `resume` continues. */
   stopBefore?: string;
   /** Exit 4 when a reboot is needed (Mender's --reboot-exit-code). */
   rebootExitCode?: boolean;
+  /** An already opened source (peers on the LAN: src/peers/install_source.ts) instead of the URI. */
+  source?: Source;
+  /** Wraps the source before it is read (keeping a copy for peers). */
+  wrapSource?: (source: Source) => Promise<Source>;
 }
 
 const nothingInProgress = (): Outcome => ({
@@ -67,7 +71,7 @@ export async function install(
   }
   const device = await deviceIdentity(engine, store);
   const keys = await verifyKeys(engine);
-  const source = await openSource(uri, {
+  const opened = options.source ?? await openSource(uri, {
     log: engine.log,
     retries: engine.config.RetryDownloadCount,
     maxIntervalMs: engine.config.RetryDownloadMaxIntervalSeconds * 1000,
@@ -79,6 +83,7 @@ export async function install(
       : undefined,
     insecure: engine.config.SkipVerify,
   });
+  const source = options.wrapSource ? await options.wrapSource(opened) : opened;
   engine.log.info(
     `Installing artifact from ${source.name}${source.size ? ` (${source.size} bytes)` : ""}`,
   );

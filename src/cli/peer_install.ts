@@ -1,0 +1,49 @@
+/** `ota install --from-peer` and `--keep-for-peers`: the peer side of an install. */
+import { fail } from "../errors.ts";
+import { deviceIdentity, type Engine, loadStore, verifyKeys } from "../update/engine.ts";
+import type { InstallOptions } from "../update/standalone.ts";
+import { keepSource, openPeerSource } from "../peers/install_source.ts";
+import { parseSize } from "./options.ts";
+
+export interface PeerInstallFlags {
+  fromPeer?: string | boolean;
+  peer?: string[];
+  peerToken?: string;
+  keepForPeers?: string;
+  keepMax?: string;
+}
+
+/** The install options that bring the artifact from peers and/or keep a copy for them. */
+export async function peerInstallOptions(
+  engine: Engine,
+  uri: string | undefined,
+  o: PeerInstallFlags,
+): Promise<Pick<InstallOptions, "source" | "wrapSource">> {
+  if (o.fromPeer !== undefined && uri !== undefined) {
+    fail("BAD_ARGUMENTS", "give a URI or --from-peer, not both");
+  }
+  if (o.fromPeer === undefined && uri === undefined) {
+    fail("BAD_ARGUMENTS", "give the artifact to install (a path or URL), or --from-peer");
+  }
+  const log = (message: string) => engine.log.info(message);
+  const options: Pick<InstallOptions, "source" | "wrapSource"> = {};
+  if (o.fromPeer !== undefined) {
+    const device = await deviceIdentity(engine, await loadStore(engine.paths.dataDir));
+    options.source = await openPeerSource(device, {
+      name: typeof o.fromPeer === "string" ? o.fromPeer : undefined,
+      urls: o.peer,
+      token: o.peerToken,
+      log,
+    });
+  }
+  if (o.keepForPeers !== undefined) {
+    const keep = {
+      dir: o.keepForPeers,
+      maxDirBytes: o.keepMax ? parseSize(o.keepMax) : undefined,
+      verifyKeys: await verifyKeys(engine),
+      log,
+    };
+    options.wrapSource = (source) => keepSource(source, keep);
+  }
+  return options;
+}

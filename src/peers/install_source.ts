@@ -1,0 +1,76 @@
+/**
+ * What `ota install --from-peer` and `--keep-for-peers` call: find the peers, choose the one
+ * artifact that fits this device (its real identity from the device store), and stream it
+ * from every peer holding it, with resume; optionally keep a verified copy to serve on.
+ * The installer verifies the artifact as it reads, as from any other source.
+ */
+import type { VerifyKey } from "../artifact/signature.ts";
+import type { DeviceIdentity } from "../device/provides.ts";
+import type { ByteStream } from "../streams.ts";
+import { chooseOffer, collectOffers } from "./choose.ts";
+import { safeFileName } from "./fetch.ts";
+import { type FindOptions, findPeers } from "./find.ts";
+import { keepWhileStreaming } from "./keep.ts";
+import { peerSources } from "./sources.ts";
+import { peerStream } from "./stream.ts";
+import { fail } from "../errors.ts";
+
+/** The installer's source shape (src/update/source.ts), restated to keep peers below update. */
+export interface StreamSource {
+  stream: ByteStream;
+  size?: number;
+  name: string;
+}
+
+export interface PeerInstallOptions extends FindOptions {
+  /** Artifact or file name; default: the one fitting artifact not installed yet. */
+  name?: string;
+  log?: (message: string) => void;
+}
+
+export async function openPeerSource(
+  device: DeviceIdentity,
+  options: PeerInstallOptions = {},
+): Promise<StreamSource & { file: string }> {
+  const log = options.log ?? (() => {});
+  const peers = await findPeers(options);
+  if (!peers.some((p) => p.listing)) {
+    fail(
+      "PEER_NONE",
+      `no ota server answered${
+        peers.length ? ` (${peers.map((p) => `${p.base}: ${p.error}`).join("; ")})` : ""
+      }; check that one runs ('ota serve DIR') on this network, or give --peer URL`,
+    );
+  }
+  const offer = chooseOffer(collectOffers(peers, device), device, options.name);
+  log(
+    `Peers offer ${offer.artifact.name} (${offer.size} bytes) from ${offer.urls.length} peer(s)`,
+  );
+  const sources = peerSources(offer.urls);
+  return {
+    stream: peerStream(offer, sources, { ...options, onEvent: log }),
+    size: offer.size,
+    name: `${offer.artifact.name} from peers (${offer.urls.join(", ")})`,
+    file: safeFileName(offer.file),
+  };
+}
+
+export interface KeepForPeers {
+  dir: string;
+  maxDirBytes?: number;
+  verifyKeys?: VerifyKey[];
+  log?: (message: string) => void;
+}
+
+/** Wraps an installer source so a verified copy lands in `keep.dir` (see keep.ts). */
+export async function keepSource(
+  source: StreamSource & { file?: string },
+  keep: KeepForPeers,
+): Promise<StreamSource> {
+  const fromName = source.name.split(/[/?#]/).filter(Boolean).pop() ?? "artifact";
+  const file = source.file ?? safeFileName(decodeURIComponent(fromName).replace(/[^\w.+-]/g, "_"));
+  return {
+    ...source,
+    stream: await keepWhileStreaming(source.stream, { ...keep, file, size: source.size }),
+  };
+}
