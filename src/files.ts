@@ -2,24 +2,32 @@
 import { Buffer } from "node:buffer";
 import { constants, promises as fs } from "node:fs";
 import { dirname } from "node:path";
+import { OtaError } from "./errors.ts";
 import type { ByteStream } from "./streams.ts";
 
 const CHUNK = 1024 * 1024;
 
-/** A file (or block device) as a stream of 1 MiB chunks, from `start` for `length` bytes. */
+/**
+ * A file (or block device, or pipe) as a stream of 1 MiB chunks, from `start` for `length`
+ * bytes. Read errors become FILE_READ errors that name the file.
+ */
 export function readFileStream(path: string, start = 0, length = Infinity): ByteStream {
   let handle: fs.FileHandle | undefined;
-  let position = start;
+  // From the start, read sequentially: a pipe (a FIFO, /dev/stdin) cannot seek.
+  let position: number | null = start > 0 ? start : null;
   let left = length;
+  const failed = (error: unknown): never => {
+    throw new OtaError("FILE_READ", `cannot read ${path}: ${(error as Error).message}`);
+  };
   return new ReadableStream<Uint8Array>({
     async start() {
-      handle = await fs.open(path, "r");
+      handle = await fs.open(path, "r").catch(failed);
     },
     async pull(controller) {
       const want = Math.min(CHUNK, left);
       const buffer = new Uint8Array(want);
-      const { bytesRead } = await handle!.read(buffer, 0, want, position);
-      position += bytesRead;
+      const { bytesRead } = await handle!.read(buffer, 0, want, position).catch(failed);
+      if (position !== null) position += bytesRead;
       left -= bytesRead;
       if (bytesRead > 0) {
         controller.enqueue(bytesRead === want ? buffer : buffer.subarray(0, bytesRead));
