@@ -119,14 +119,23 @@ function pumpNodeTransform(input: ByteStream, transform: Transform, what: string
   const wrap = (error: unknown) =>
     asOtaError(error, `${what.toUpperCase()}_CORRUPT`, `${what} data`);
   const reader = input.getReader();
+  // zlib may still emit after the stream was cancelled or errored; enqueueing then throws
+  // (uncaught, from an event handler), so everything after the first ending is dropped.
+  let settled = false;
   return new ReadableStream<Uint8Array>({
     start(controller) {
+      const settle = (end: () => void) => {
+        if (settled) return;
+        settled = true;
+        end();
+      };
       transform.on("data", (chunk: Uint8Array) => {
+        if (settled) return;
         controller.enqueue(new Uint8Array(chunk.buffer, chunk.byteOffset, chunk.byteLength));
         if ((controller.desiredSize ?? 0) <= 0) transform.pause();
       });
-      transform.once("end", () => controller.close());
-      transform.once("error", (error) => controller.error(wrap(error)));
+      transform.once("end", () => settle(() => controller.close()));
+      transform.on("error", (error) => settle(() => controller.error(wrap(error))));
       transform.pause();
       (async () => {
         while (true) {
@@ -135,12 +144,18 @@ function pumpNodeTransform(input: ByteStream, transform: Transform, what: string
           if (!transform.write(next.value)) await once(transform, "drain");
         }
         transform.end();
-      })().catch((error) => transform.destroy(error));
+      })().catch((error) => {
+        // A failure of the input (a truncated artifact) is not corrupt compressed data:
+        // pass it on as it is.
+        settle(() => controller.error(error));
+        transform.destroy();
+      });
     },
     pull() {
       transform.resume();
     },
     async cancel(reason) {
+      settled = true;
       transform.destroy();
       await reader.cancel(reason).catch(() => {});
     },
