@@ -2,9 +2,10 @@
  * One `data/NNNN.tar*` member: decompressed and untarred lazily, each file handed out as a
  * stream that is hashed while it passes and errors, instead of closing, on a mismatch.
  */
+import { createHash } from "node:crypto";
 import { createTarDecoder, type ParsedTarEntry } from "modern-tar";
 import { asOtaError, fail, OtaError } from "../errors.ts";
-import { byteLimit, type ByteStream, drain, verifyingSha256 } from "../streams.ts";
+import { byteLimit, type ByteStream, drain } from "../streams.ts";
 import { type Compression, decompress } from "./compression.ts";
 import type { ReadLimits } from "./limits.ts";
 import { type Manifest, payloadFileKey } from "./manifest.ts";
@@ -34,6 +35,8 @@ export interface PayloadContext {
 }
 
 function tarError(error: unknown, index: number): OtaError {
+  // Errors that already carry a code (corrupt gzip, xz or zstd data, a limit) keep it.
+  if (error instanceof OtaError) return error;
   const message = error instanceof Error ? error.message : String(error);
   if (/truncat|unexpected end/i.test(message)) {
     return new OtaError(
@@ -75,13 +78,7 @@ export async function* payloadFiles(
         fail("LIMIT_EXCEEDED", `payload ${index} has more than ${limits.entries} files`);
       }
       const file = checkEntry(header, ctx);
-      const stream = fileBody
-        .pipeThrough(verifyingSha256(file.sha256, (actual) =>
-          new OtaError(
-            "CHECKSUM_MISMATCH",
-            `payload file ${file.name} does not match its checksum (expected ${file.sha256}, got ${actual}); ` +
-              "the artifact is corrupt or was tampered with",
-          )));
+      const stream = verifiedFile(fileBody, file, index);
       yield { ...file, stream };
       // Whatever the consumer did not read is still read and verified.
       if (!stream.locked) {
@@ -91,6 +88,46 @@ export async function* payloadFiles(
   } finally {
     await entries.cancel().catch(() => {});
   }
+}
+
+/**
+ * A file's bytes, hashed while they pass. At the end the stream errors instead of closing
+ * when the checksum does not match, and a failure underneath (a truncated artifact, corrupt
+ * compressed data) reaches the consumer as an OtaError with its code, never as a bare error
+ * of the tar or zlib layer.
+ */
+function verifiedFile(
+  body: ByteStream,
+  file: Omit<PayloadFile, "stream">,
+  index: number,
+): ByteStream {
+  const reader = body.getReader();
+  const hash = createHash("sha256");
+  return new ReadableStream<Uint8Array>({
+    async pull(controller) {
+      let next: ReadableStreamReadResult<Uint8Array>;
+      try {
+        next = await reader.read();
+      } catch (error) {
+        throw tarError(error, index);
+      }
+      if (!next.done) {
+        hash.update(next.value);
+        controller.enqueue(next.value);
+        return;
+      }
+      const actual = hash.digest("hex");
+      if (actual !== file.sha256) {
+        throw new OtaError(
+          "CHECKSUM_MISMATCH",
+          `payload file ${file.name} does not match its checksum (expected ${file.sha256}, got ${actual}); ` +
+            "the artifact is corrupt or was tampered with",
+        );
+      }
+      controller.close();
+    },
+    cancel: (reason) => reader.cancel(reason),
+  }, { highWaterMark: 0 });
 }
 
 function checkEntry(
