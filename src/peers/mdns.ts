@@ -9,6 +9,7 @@ import createMdns from "multicast-dns";
 import {
   collectServices,
   type Discovered,
+  instanceLabel,
   type Record,
   SERVICE,
   serviceRecords,
@@ -69,8 +70,21 @@ export interface Announcement {
   stop(): Promise<void>;
 }
 
-/** Answers queries for the service until stopped; announces on start, says goodbye at stop. */
-export function announce(service: Announced, options: MdnsOptions = {}): Announcement {
+/**
+ * The interfaces to use: the one asked for, else every IPv4 interface. Each gets its own
+ * socket with its multicast interface set, which also works on hosts without a default
+ * route (where sending to 224.0.0.251 would otherwise fail with ENETUNREACH).
+ */
+function interfaces(options: MdnsOptions): (string | undefined)[] {
+  if (options.interfaceAddress) return [options.interfaceAddress];
+  const all = localAddresses();
+  return all.length ? all : [undefined];
+}
+
+function respondOn(
+  service: Announced,
+  options: MdnsOptions,
+): Announcement {
   const mdns = open(options);
   const records = serviceRecords(service);
   const fqdn = `${service.instance}.${SERVICE}`;
@@ -99,31 +113,57 @@ export function announce(service: Announced, options: MdnsOptions = {}): Announc
   };
 }
 
+/**
+ * Answers queries for the service until stopped; announces on start, says goodbye at stop.
+ * Without explicit `addresses`, each interface announces its own address.
+ */
+export function announce(
+  service: Omit<Announced, "addresses"> & { addresses?: string[] },
+  options: MdnsOptions = {},
+): Announcement {
+  const parts = interfaces(options).map((address) => {
+    const addresses = service.addresses ?? (address ? [address] : localAddresses());
+    // The address and port make the instance unique on the link without probing.
+    const instance = instanceLabel(`${service.instance} ${addresses[0] ?? ""}:${service.port}`);
+    return respondOn({ ...service, instance, addresses }, {
+      ...options,
+      interfaceAddress: address,
+    });
+  });
+  return { stop: async () => void await Promise.all(parts.map((p) => p.stop())) };
+}
+
 export interface BrowseOptions extends MdnsOptions {
   /** How long to listen for answers. */
   timeoutMs?: number;
 }
 
-/** Asks for `_ota._tcp.local` (twice, in case the first packet is lost) and collects answers. */
+/** Asks for `_ota._tcp.local` on every interface (twice, in case a packet is lost). */
 export function browse(options: BrowseOptions = {}): Promise<Discovered[]> {
-  const mdns = open(options);
   const found = new Map<string, Discovered>();
-  mdns.on("response", (packet, rinfo) => {
-    const records = [
-      ...(packet.answers ?? []),
-      ...(packet.additionals ?? []),
-      ...(packet.authorities ?? []),
-    ];
-    collectServices(found, records, rinfo.address);
+  const sockets = interfaces(options).map((address) => {
+    const mdns = open({ ...options, interfaceAddress: address });
+    mdns.on("response", (packet, rinfo) => {
+      const records = [
+        ...(packet.answers ?? []),
+        ...(packet.additionals ?? []),
+        ...(packet.authorities ?? []),
+      ];
+      collectServices(found, records, rinfo.address);
+    });
+    return mdns;
   });
-  const ask = () => mdns.query({ questions: [{ name: SERVICE, type: "PTR" }] });
+  const ask = () => {
+    for (const mdns of sockets) mdns.query({ questions: [{ name: SERVICE, type: "PTR" }] });
+  };
   ask();
   const timeout = options.timeoutMs ?? 2000;
   const again = setTimeout(ask, Math.min(1000, timeout / 3));
   return new Promise((resolve) => {
-    setTimeout(() => {
+    setTimeout(async () => {
       clearTimeout(again);
-      mdns.destroy(() => resolve([...found.values()]));
+      await Promise.all(sockets.map((mdns) => new Promise<void>((r) => mdns.destroy(() => r()))));
+      resolve([...found.values()]);
     }, timeout);
   });
 }

@@ -25,7 +25,7 @@ export interface SourceOptions {
 }
 
 export function peerSources(urls: string[], options: SourceOptions = {}): PeerSources {
-  const tries = options.triesPerPeer ?? 3;
+  const tries = options.triesPerPeer ?? 5;
   const random = options.random ?? Math.random;
   const order = [...new Set(urls)];
   for (let i = order.length - 1; i > 0; i--) {

@@ -22,7 +22,7 @@ export interface PeerStreamOptions extends ClientOptions {
   idleTimeoutMs?: number;
   /** Each time a transfer breaks or a peer is dropped. */
   onEvent?: (message: string) => void;
-  /** Pause before a retry, growing with each one up to 5 s. */
+  /** Pause before the first retry; it doubles with each one, up to 5 s. */
   retryDelayMs?: number;
   /** Called with the URLs that delivered bytes, once all arrived and matched. */
   onComplete?: (peers: string[]) => void;
@@ -67,9 +67,8 @@ export function peerStream(
         );
       }
       if (retries > 0) {
-        await new Promise((r) =>
-          setTimeout(r, Math.min(5000, (options.retryDelayMs ?? 300) * retries))
-        );
+        const delay = (options.retryDelayMs ?? 500) * 2 ** (retries - 1);
+        await new Promise((r) => setTimeout(r, Math.min(5000, delay)));
       }
       const controller = new AbortController();
       const timer = setTimeout(() => controller.abort(), idle);

@@ -78,13 +78,10 @@ export async function startServer(options: ServerOptions): Promise<RunningOtaSer
   const shownHost = wildcard(options.host) ? "127.0.0.1" : options.host;
   let announcement: Announcement | undefined;
   if (options.announce !== false) {
-    const addresses = !wildcard(options.host)
-      ? [options.host]
-      : options.mdnsInterface
-      ? [options.mdnsInterface]
-      : localAddresses();
+    // A specific --host is the one address to announce; else each interface its own.
+    const addresses = !wildcard(options.host) ? [options.host] : undefined;
     announcement = announce({
-      instance: instanceLabel(`${name} ${server.port}`),
+      instance: name,
       host: `${instanceLabel(host)}.local`,
       port: server.port,
       addresses,
@@ -99,7 +96,13 @@ export async function startServer(options: ServerOptions): Promise<RunningOtaSer
       port: options.mdnsPort,
       onError: (error) => log(`mDNS: ${error.message}`),
     });
-    log(`announcing ${scheme}://${addresses.join(", ")}:${server.port} as ${name} (mDNS)`);
+    log(
+      `announcing ${scheme}://${
+        (addresses ?? (options.mdnsInterface ? [options.mdnsInterface] : localAddresses())).join(
+          ", ",
+        )
+      }:${server.port} as ${name} (mDNS)`,
+    );
   }
   return {
     url: `${scheme}://${shownHost.includes(":") ? `[${shownHost}]` : shownHost}:${server.port}`,
