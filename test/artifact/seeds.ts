@@ -1,0 +1,105 @@
+/**
+ * Well-formed artifacts to break: written by Debian's real `mender-artifact` 3.9 (gzip, xz,
+ * none, signed with RSA and ECDSA, a module-image with two files and meta-data, a version 2
+ * artifact) and by ota itself (zstd, which mender-artifact 3.9 cannot write).
+ */
+import { type KeyObject } from "node:crypto";
+import { parseSigningKey, parseVerifyKey } from "../../src/artifact/signature.ts";
+import { ecKey, type KeyPair, rsaKey } from "../helpers/keys.ts";
+import { ota, pseudoRandomBytes, sh } from "../helpers/mod.ts";
+
+export interface Keys {
+  pair: KeyPair;
+  signing: KeyObject;
+  verify: KeyObject;
+}
+
+export interface Seeds {
+  dir: string;
+  /** The rootfs image inside every rootfs-image seed. */
+  image: Uint8Array;
+  keys: { rsa: Keys; ec: Keys; other: Keys };
+  /** mender-artifact, gzip, a state script, signed with `keys.rsa`. */
+  gzipSigned: Uint8Array;
+  /** mender-artifact, gzip, signed with `keys.ec`. */
+  gzipEc: Uint8Array;
+  /** mender-artifact, unsigned. */
+  gzip: Uint8Array;
+  xz: Uint8Array;
+  none: Uint8Array;
+  /** ota, zstd, unsigned. */
+  zstd: Uint8Array;
+  /** mender-artifact module-image: files f1.txt and f2.bin, meta-data. */
+  module: Uint8Array;
+  /** mender-artifact `-v 2`. */
+  v2: Uint8Array;
+}
+
+async function keys(make: () => Promise<KeyPair>): Promise<Keys> {
+  const pair = await make();
+  return {
+    pair,
+    signing: parseSigningKey(await Deno.readTextFile(pair.private)),
+    verify: parseVerifyKey(await Deno.readTextFile(pair.public)),
+  };
+}
+
+/** Makes the seeds in a fresh directory; the caller removes `dir`. */
+export async function makeSeeds(): Promise<Seeds> {
+  const dir = await Deno.makeTempDir({ prefix: "ota-seeds-" });
+  const image = new Uint8Array(96 * 1024);
+  image.set(pseudoRandomBytes(40 * 1024, 11));
+  await Deno.writeFile(`${dir}/rootfs.img`, image);
+  await Deno.writeTextFile(`${dir}/ArtifactInstall_Enter_00_check`, "#!/bin/sh\nexit 0\n");
+  await Deno.writeTextFile(`${dir}/f1.txt`, "hello\n");
+  await Deno.writeFile(`${dir}/f2.bin`, pseudoRandomBytes(3000, 5));
+  await Deno.writeTextFile(`${dir}/meta.json`, '{"dest_dir":"/opt/app","n":[1,2]}');
+  const rsa = await keys(() => rsaKey(dir, 2048));
+  const ec = await keys(() => ecKey(dir));
+  const other = await keys(() => rsaKey(dir, 2048, "other"));
+
+  const write = async (name: string, args: string[]) => {
+    const out = `${dir}/${name}.mender`;
+    await sh(["mender-artifact", "write", ...args, "-o", out]);
+    return await Deno.readFile(out);
+  };
+  const rootfs = ["rootfs-image", "-f", `${dir}/rootfs.img`, "-n", "seed-1", "-t", "dev-a"];
+  const seeds: Seeds = {
+    dir,
+    image,
+    keys: { rsa, ec, other },
+    gzipSigned: await write("gzip-signed", [
+      ...rootfs,
+      "-s",
+      `${dir}/ArtifactInstall_Enter_00_check`,
+      "-k",
+      rsa.pair.private,
+    ]),
+    gzipEc: await write("gzip-ec", [...rootfs, "-k", ec.pair.private]),
+    gzip: await write("gzip", rootfs),
+    xz: await write("xz", [...rootfs, "--compression", "lzma"]),
+    none: await write("none", [...rootfs, "--compression", "none"]),
+    module: await write("module", [
+      "module-image",
+      "-T",
+      "app",
+      "-n",
+      "mod-1",
+      "-t",
+      "dev-a",
+      "-f",
+      `${dir}/f1.txt`,
+      "-f",
+      `${dir}/f2.bin`,
+      "-m",
+      `${dir}/meta.json`,
+    ]),
+    v2: await write("v2", [...rootfs, "-v", "2"]),
+    zstd: new Uint8Array(),
+  };
+  const zstd = `${dir}/zstd.mender`;
+  const made = await ota(["artifact", "write", ...rootfs, "--compression", "zstd", "-o", zstd]);
+  if (made.code !== 0) throw new Error(`ota artifact write failed: ${made.stderr}`);
+  seeds.zstd = await Deno.readFile(zstd);
+  return seeds;
+}
