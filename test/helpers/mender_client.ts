@@ -78,11 +78,15 @@ export async function createMenderDevice(
     rootfs: Boolean(options.rootfs),
     env: { OTA_BIN: BINARY, ...options.env },
   };
-  for (const sub of ["bin", "etc/mender/scripts", "data", "modules", "dev"]) {
+  for (const sub of ["bin", "etc/mender/scripts", "data", "ota-data", "modules", "dev"]) {
     await Deno.mkdir(`${dir}/${sub}`, { recursive: true });
   }
   const conf: Record<string, unknown> = {
     DeviceTypeFile: `${dir}/data/device_type`,
+    // ota-only keys (Mender's client ignores them): the same file serves `ota` runs.
+    ModulesDir: `${dir}/modules`,
+    ScriptsDir: `${dir}/etc/mender/scripts`,
+    ArtifactInfoFile: `${dir}/etc/mender/artifact_info`,
     UpdatePollIntervalSeconds: 1800,
     InventoryPollIntervalSeconds: 28800,
     RetryPollIntervalSeconds: 300,
@@ -90,6 +94,7 @@ export async function createMenderDevice(
   if (device.rootfs) {
     conf.RootfsPartA = `${dir}/dev/mmcblk0p2`;
     conf.RootfsPartB = `${dir}/dev/mmcblk0p3`;
+    conf.FwEnvConfig = `${dir}/fw_env.config`;
   }
   await writeJson(`${dir}/etc/mender/mender.conf`, { ...conf, ...options.config });
   await Deno.writeTextFile(
@@ -168,16 +173,72 @@ export async function runMender(
   });
 }
 
-/** `mender show-artifact`, trimmed. */
-export async function showArtifact(device: MenderDevice): Promise<string> {
-  const result = await runMender(device, ["show-artifact"], { logLevel: "error" });
+/**
+ * Runs the ota binary's device command `command` (install, commit, rollback, ...) on the
+ * same device and configuration, with its own data directory (DIR/ota-data), so that
+ * ota and the real client can be held against each other on one simulated board.
+ */
+export async function runOta(
+  device: MenderDevice,
+  command: string,
+  args: string[] = [],
+  options: { env?: Record<string, string> } = {},
+): Promise<RunResult> {
+  if (device.rootfs) await ensureLoops(device);
+  return await run([
+    device.env.OTA_BIN ?? BINARY,
+    command,
+    "--config",
+    `${device.dir}/etc/mender/mender.conf`,
+    "--fallback-config",
+    `${device.dir}/data/mender.conf`,
+    "--data",
+    `${device.dir}/ota-data`,
+    ...args,
+  ], {
+    env: {
+      ...device.env,
+      ...options.env,
+      PATH: `${device.dir}/bin:${Deno.env.get("PATH") ?? "/usr/sbin:/usr/bin:/sbin:/bin"}`,
+    },
+  });
+}
+
+/** Which client drives the device: the real Mender 3.4 or the ota binary. */
+export type ClientName = "mender" | "ota";
+
+/** `<client> <command> <args>` on the device: the same test can hold both clients. */
+export function runClient(
+  client: ClientName,
+  device: MenderDevice,
+  command: string,
+  args: string[] = [],
+): Promise<RunResult> {
+  return client === "mender"
+    ? runMender(device, [command, ...args])
+    : runOta(device, command, args);
+}
+
+/** `show-artifact` of the given client, trimmed. */
+export async function showArtifact(
+  device: MenderDevice,
+  client: ClientName = "mender",
+): Promise<string> {
+  const result = client === "mender"
+    ? await runMender(device, ["show-artifact"], { logLevel: "error" })
+    : await runOta(device, "show-artifact");
   if (result.code !== 0) throw new Error(`show-artifact exited ${result.code}: ${result.stderr}`);
   return result.stdout.trim();
 }
 
-/** `mender show-provides` as key -> value. */
-export async function showProvides(device: MenderDevice): Promise<Record<string, string>> {
-  const result = await runMender(device, ["show-provides"], { logLevel: "error" });
+/** `show-provides` of the given client as key -> value. */
+export async function showProvides(
+  device: MenderDevice,
+  client: ClientName = "mender",
+): Promise<Record<string, string>> {
+  const result = client === "mender"
+    ? await runMender(device, ["show-provides"], { logLevel: "error" })
+    : await runOta(device, "show-provides");
   if (result.code !== 0) throw new Error(`show-provides exited ${result.code}: ${result.stderr}`);
   return Object.fromEntries(
     result.stdout.trim().split("\n").filter(Boolean).map((line) => {

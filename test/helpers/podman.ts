@@ -103,7 +103,7 @@ export async function buildBusyboxImage(
 }
 
 /** A command for PID 1 that runs until stopped and exits at once on SIGTERM. */
-export const SERVICE = ["/bin/sh", "-c", "trap 'exit 0' TERM; while :; do sleep 1; done"];
+export const SERVICE = ["/bin/sh", "-c", "trap 'exit 0' TERM; sleep 1000000 & wait"];
 
 export interface ContainerState {
   id: string;

@@ -1,21 +1,24 @@
 /**
- * The directory module, unchanged, under the REAL Mender client 3.4: `mender install`,
- * `commit` and `rollback` with artifacts written by `ota artifact write`, by the real
- * `mender-artifact write module-image`, and by Mender's own directory-artifact-gen.
+ * The directory module, unchanged, under the REAL Mender client 3.4 (`mender install`,
+ * `commit`, `rollback`) and under ota's own module runner (`ota install`, ...), with
+ * artifacts written by `ota artifact write`, by the real `mender-artifact write
+ * module-image`, and by Mender's own directory-artifact-gen.
  */
 import { assert, assertEquals, assertStringIncludes } from "../helpers/assert.ts";
 import {
+  type ClientName,
   createMenderDevice,
   menderClientAvailable,
   type MenderDevice,
-  runMender,
+  runClient,
   showArtifact,
   showProvides,
 } from "../helpers/mender_client.ts";
 import { ota, ROOT, run, sh } from "../helpers/mod.ts";
 import { buildTree, snapshot, swapLeftovers, type TreeSpec } from "./tree_snapshot.ts";
 
-const ignore = !menderClientAvailable();
+const ignoreMender = !menderClientAvailable();
+const CLIENTS: ClientName[] = ["mender", "ota"];
 const GEN = "/usr/share/doc/mender-client/examples/directory-artifact-gen";
 const OLD: TreeSpec = { "index.html": "<p>v1</p>\n", "conf/app.ini": "v=1\n" };
 const NEW: TreeSpec = {
@@ -100,106 +103,111 @@ const writers = {
   },
 };
 
-async function mender(device: MenderDevice, args: string[], expectCode = 0) {
-  const result = await runMender(device, args);
-  assertEquals(
-    result.code,
-    expectCode,
-    `mender ${args.join(" ")}:\n${result.stdout}\n${result.stderr}`,
-  );
+async function client(
+  name: ClientName,
+  device: MenderDevice,
+  command: string,
+  args: string[] = [],
+  expectCode = 0,
+) {
+  const result = await runClient(name, device, command, args);
+  const what = `${name} ${command} ${args.join(" ")}`;
+  assertEquals(result.code, expectCode, `${what}:\n${result.stdout}\n${result.stderr}`);
   return result;
 }
 
-for (const [writer, write] of Object.entries(writers)) {
-  const skip = ignore || (writer === "directory-artifact-gen" && !(await exists(GEN)));
+for (const c of CLIENTS) {
+  const ignore = c === "mender" && ignoreMender;
+  for (const [writer, write] of Object.entries(writers)) {
+    const skip = ignore || (writer === "directory-artifact-gen" && !(await exists(GEN)));
+
+    Deno.test({
+      name: `directory under ${c} (${writer} artifact): install, commit`,
+      ignore: skip,
+      async fn() {
+        const { device, target } = await setup();
+        const artifact = `${device.dir}/../www-2.mender`;
+        await write(target, "www-2", artifact);
+        const install = await client(c, device, "install", [artifact]);
+        assertStringIncludes(install.stdout, "Use 'commit' to update");
+        assert(!/reboot/i.test(install.stdout), "a directory update needs no reboot");
+        assertEquals(await snapshot(target), newPicture);
+        assertEquals(await showArtifact(device, c), "factory-image", "not committed yet");
+        await client(c, device, "commit");
+        assertEquals(await snapshot(target), newPicture);
+        assertEquals(await swapLeftovers(target), []);
+        assertEquals(await showArtifact(device, c), "www-2");
+        assertEquals((await showProvides(device, c))["rootfs-image.directory.version"], "www-2");
+        await client(c, device, "commit", [], 2);
+      },
+    });
+
+    Deno.test({
+      name: `directory under ${c} (${writer} artifact): install, rollback`,
+      ignore: skip,
+      async fn() {
+        const { device, target } = await setup();
+        const artifact = `${device.dir}/../www-2.mender`;
+        await write(target, "www-2", artifact);
+        await client(c, device, "install", [artifact]);
+        assertEquals(await snapshot(target), newPicture);
+        await client(c, device, "rollback");
+        assertEquals(await snapshot(target), oldPicture);
+        assertEquals(await swapLeftovers(target), []);
+        assertEquals(await showArtifact(device, c), "factory-image");
+        await client(c, device, "rollback", [], 2);
+      },
+    });
+  }
 
   Deno.test({
-    name: `directory under mender 3.4 (${writer} artifact): install, commit`,
-    ignore: skip,
+    name: `directory under ${c}: a failing install is rolled back by the client`,
+    ignore,
     async fn() {
       const { device, target } = await setup();
-      const artifact = `${device.dir}/../www-2.mender`;
-      await write(target, "www-2", artifact);
-      const install = await mender(device, ["install", artifact]);
-      assertStringIncludes(install.stdout, "Use 'commit' to update");
-      assert(!install.stdout.includes("reboot"), "a directory update needs no reboot");
-      assertEquals(await snapshot(target), newPicture);
-      assertEquals(await showArtifact(device), "factory-image", "not committed yet");
-      await mender(device, ["commit"]);
-      assertEquals(await snapshot(target), newPicture);
+      const dir = `${device.dir}/../bad`;
+      const files = await payloadFiles(dir, target);
+      await Deno.writeTextFile(`${dir}/update.tar`, "this is not a tar archive\n".repeat(100));
+      const artifact = `${dir}/bad.mender`;
+      await sh([
+        "mender-artifact",
+        "write",
+        "module-image",
+        "-T",
+        "directory",
+        "-n",
+        "www-bad",
+        "-t",
+        "test-device",
+        ...files,
+        "-o",
+        artifact,
+      ]);
+      const result = await client(c, device, "install", [artifact], 1);
+      assertStringIncludes(result.stdout + result.stderr, "DIRECTORY_UNPACK");
+      assertEquals(await snapshot(target), oldPicture);
       assertEquals(await swapLeftovers(target), []);
-      assertEquals(await showArtifact(device), "www-2");
-      assertEquals((await showProvides(device))["rootfs-image.directory.version"], "www-2");
-      await mender(device, ["commit"], 2);
+      assertEquals(await showArtifact(device, c), "factory-image");
     },
   });
 
   Deno.test({
-    name: `directory under mender 3.4 (${writer} artifact): install, rollback`,
-    ignore: skip,
+    name: `directory under ${c}: a new destination is created, and removed on rollback`,
+    ignore,
     async fn() {
-      const { device, target } = await setup();
-      const artifact = `${device.dir}/../www-2.mender`;
-      await write(target, "www-2", artifact);
-      await mender(device, ["install", artifact]);
+      const { device } = await setup();
+      const target = `${device.dir.replace(/\/device$/, "")}/fresh/app`;
+      const artifact = `${device.dir}/../fresh.mender`;
+      await writers.ota(target, "fresh-1", artifact);
+      await client(c, device, "install", [artifact]);
       assertEquals(await snapshot(target), newPicture);
-      const rollback = await mender(device, ["rollback"]);
-      assertStringIncludes(rollback.stdout, "Rolling back Artifact");
-      assertEquals(await snapshot(target), oldPicture);
-      assertEquals(await swapLeftovers(target), []);
-      assertEquals(await showArtifact(device), "factory-image");
-      await mender(device, ["rollback"], 2);
+      await client(c, device, "rollback");
+      assertEquals(await snapshot(target), undefined);
+      const left = await run(["ls", "-A", target.replace(/\/app$/, "")]);
+      assertEquals(left.stdout, "");
     },
   });
 }
-
-Deno.test({
-  name: "directory under mender 3.4: a failing install is rolled back by the client",
-  ignore,
-  async fn() {
-    const { device, target } = await setup();
-    const dir = `${device.dir}/../bad`;
-    const files = await payloadFiles(dir, target);
-    await Deno.writeTextFile(`${dir}/update.tar`, "this is not a tar archive\n".repeat(100));
-    const artifact = `${dir}/bad.mender`;
-    await sh([
-      "mender-artifact",
-      "write",
-      "module-image",
-      "-T",
-      "directory",
-      "-n",
-      "www-bad",
-      "-t",
-      "test-device",
-      ...files,
-      "-o",
-      artifact,
-    ]);
-    const result = await mender(device, ["install", artifact], 1);
-    assertStringIncludes(result.stderr, "DIRECTORY_UNPACK");
-    assertEquals(await snapshot(target), oldPicture);
-    assertEquals(await swapLeftovers(target), []);
-    assertEquals(await showArtifact(device), "factory-image");
-  },
-});
-
-Deno.test({
-  name:
-    "directory under mender 3.4: a destination that did not exist is created, and removed on rollback",
-  ignore,
-  async fn() {
-    const { device } = await setup();
-    const target = `${device.dir.replace(/\/device$/, "")}/fresh/app`;
-    const artifact = `${device.dir}/../fresh.mender`;
-    await writers.ota(target, "fresh-1", artifact);
-    await mender(device, ["install", artifact]);
-    assertEquals(await snapshot(target), newPicture);
-    await mender(device, ["rollback"]);
-    assertEquals(await snapshot(target), undefined);
-    assertEquals(await run(["ls", "-A", target.replace(/\/app$/, "")]).then((r) => r.stdout), "");
-  },
-});
 
 async function exists(path: string) {
   return await Deno.stat(path).then(() => true, () => false);

@@ -1,15 +1,17 @@
 /**
- * The docker module, unchanged, under the REAL Mender client 3.4, driving a real podman
+ * The docker module, unchanged, under the REAL Mender client 3.4 and under ota's own
+ * module runner, driving a real podman
  * (private storage and config, see helpers/podman.ts): images travel inside the artifact
  * as `podman save` archives, containers are replaced on install, and restored exactly
  * (same container, same image) on rollback or when the new container does not stay up.
  */
 import { assert, assertEquals, assertNotEquals, assertStringIncludes } from "../helpers/assert.ts";
 import {
+  type ClientName,
   createMenderDevice,
   menderClientAvailable,
   type MenderDevice,
-  runMender,
+  runClient,
   showArtifact,
 } from "../helpers/mender_client.ts";
 import { ota, ROOT, sh } from "../helpers/mod.ts";
@@ -22,7 +24,8 @@ import {
   SERVICE,
 } from "../helpers/podman.ts";
 
-const ignore = !menderClientAvailable() || !podmanAvailable();
+const ignorePodman = !podmanAvailable();
+const ignoreMender = ignorePodman || !menderClientAvailable();
 
 interface World {
   p: Podman;
@@ -33,8 +36,7 @@ interface World {
 }
 
 /** podman with app:1 running as `web`; app:2 and app:broken exist only as archives. */
-async function world(work: string): Promise<World> {
-  const p = await privatePodman(`${work}/podman`);
+async function world(work: string, p: Podman): Promise<World> {
   const images = {
     v1: await buildBusyboxImage(p, "localhost/app:1", { "app/version": "1\n" }, SERVICE),
     v2: await buildBusyboxImage(p, "localhost/app:2", { "app/version": "2\n" }, SERVICE),
@@ -77,33 +79,33 @@ const web = (image: string) => ({
   stop_timeout: 2,
 });
 
-async function mender(w: World, args: string[], expectCode = 0) {
-  const result = await runMender(w.device, args);
-  assertEquals(
-    result.code,
-    expectCode,
-    `mender ${args.join(" ")}:\n${result.stdout}\n${result.stderr}`,
-  );
+async function client(w: World, name: ClientName, command: string, args: string[] = [], code = 0) {
+  const result = await runClient(name, w.device, command, args);
+  const what = `${name} ${command} ${args.join(" ")}`;
+  assertEquals(result.code, code, `${what}:\n${result.stdout}\n${result.stderr}`);
   return result;
 }
 
 async function inWorld(fn: (w: World) => Promise<void>) {
-  const work = await Deno.makeTempDir({ prefix: "ota-docker-mender-" });
+  const work = await Deno.makeTempDir({ prefix: "ota-docker-client-" });
+  const p = await privatePodman(`${work}/podman`);
   try {
-    await using w = { ...(await world(work)), async [Symbol.asyncDispose]() {} };
-    try {
-      await fn(w);
-    } finally {
-      await w.p[Symbol.asyncDispose]();
-    }
+    await fn(await world(work, p));
   } finally {
+    await p[Symbol.asyncDispose]();
     await Deno.remove(work, { recursive: true }).catch(() => {});
   }
 }
 
-for (const writer of ["ota", "mender-artifact"] as const) {
+const cases: Array<[ClientName, "ota" | "mender-artifact"]> = [
+  ["mender", "ota"],
+  ["mender", "mender-artifact"],
+  ["ota", "mender-artifact"],
+];
+for (const [c, writer] of cases) {
+  const ignore = c === "mender" ? ignoreMender : ignorePodman;
   Deno.test({
-    name: `docker under mender 3.4 (${writer} artifact): install, commit`,
+    name: `docker under ${c} (${writer} artifact): install, commit`,
     ignore,
     sanitizeResources: false,
     fn: () =>
@@ -111,7 +113,7 @@ for (const writer of ["ota", "mender-artifact"] as const) {
         const before = (await containerState(w.p, "web"))!;
         assertEquals([before.image, before.running], [w.images.v1, true]);
         const file = await artifact(w, writer, "app-2", web("localhost/app:2"), w.archives.v2);
-        const install = await mender(w, ["install", file]);
+        const install = await client(w, c, "install", [file]);
         assertStringIncludes(install.stdout, "Use 'commit' to update");
         const after = (await containerState(w.p, "web"))!;
         assertEquals([after.image, after.running], [w.images.v2, true]);
@@ -119,80 +121,83 @@ for (const writer of ["ota", "mender-artifact"] as const) {
         const aside = (await containerState(w.p, "web.ota-prev"))!;
         assertEquals([aside.id, aside.running], [before.id, false], "old container kept, stopped");
 
-        await mender(w, ["commit"]);
+        await client(w, c, "commit");
         assertEquals(await containerState(w.p, "web.ota-prev"), undefined);
         assertEquals((await containerState(w.p, "web"))!.image, w.images.v2);
         const oldImage = await w.p.podman(["image", "exists", w.images.v1]);
         assertNotEquals(oldImage.code, 0, "the old image is removed after commit");
-        assertEquals(await showArtifact(w.device), "app-2");
+        assertEquals(await showArtifact(w.device, c), "app-2");
       }),
   });
 
   Deno.test({
-    name: `docker under mender 3.4 (${writer} artifact): install, rollback`,
+    name: `docker under ${c} (${writer} artifact): install, rollback`,
     ignore,
     sanitizeResources: false,
     fn: () =>
       inWorld(async (w) => {
         const before = (await containerState(w.p, "web"))!;
         const file = await artifact(w, writer, "app-2", web("localhost/app:2"), w.archives.v2);
-        await mender(w, ["install", file]);
+        await client(w, c, "install", [file]);
         assertEquals((await containerState(w.p, "web"))!.image, w.images.v2);
-        const rollback = await mender(w, ["rollback"]);
-        assertStringIncludes(rollback.stdout, "Rolling back Artifact");
+        await client(w, c, "rollback");
         assertEquals(await containerState(w.p, "web"), before, "the same container runs again");
         assertEquals(await containerState(w.p, "web.ota-prev"), undefined);
         assertEquals((await w.p.must(["exec", "web", "cat", "/app/version"])).trim(), "1");
-        assertEquals(await showArtifact(w.device), "factory-image");
+        assertEquals(await showArtifact(w.device, c), "factory-image");
       }),
   });
 }
 
-Deno.test({
-  name: "docker under mender 3.4: a container that does not stay up is rolled back by the client",
-  ignore,
-  sanitizeResources: false,
-  fn: () =>
-    inWorld(async (w) => {
-      const before = (await containerState(w.p, "web"))!;
-      const file = await artifact(
-        w,
-        "mender-artifact",
-        "app-broken",
-        { ...web("localhost/app:broken"), settle_seconds: 2 },
-        w.archives.broken,
-      );
-      const result = await mender(w, ["install", file], 1);
-      assertStringIncludes(result.stderr, "DOCKER_NOT_RUNNING");
-      assertEquals(await containerState(w.p, "web"), before);
-      assertEquals(await containerState(w.p, "web.ota-prev"), undefined);
-      assertEquals(await showArtifact(w.device), "factory-image");
-    }),
-});
+for (const c of ["mender", "ota"] as const) {
+  const ignore = c === "mender" ? ignoreMender : ignorePodman;
 
-Deno.test({
-  name: "docker under mender 3.4: a new container name is created, and removed on rollback",
-  ignore,
-  sanitizeResources: false,
-  fn: () =>
-    inWorld(async (w) => {
-      const meta = {
-        containers: [{
-          name: "worker",
-          image: "localhost/app:2",
-          run_args: ["--network=none", "-e", "ROLE=worker"],
-          command: ["/bin/sh", "-c", "trap 'exit 0' TERM; while :; do sleep 1; done"],
-        }],
-      };
-      const file = await artifact(w, "ota", "worker-1", meta, w.archives.v2);
-      await mender(w, ["install", file]);
-      const worker = (await containerState(w.p, "worker"))!;
-      assertEquals([worker.image, worker.running], [w.images.v2, true]);
-      const env = await w.p.must(["exec", "worker", "sh", "-c", "echo $ROLE"]);
-      assertEquals(env.trim(), "worker");
-      assert((await containerState(w.p, "web"))!.running, "other containers are left alone");
-      await mender(w, ["rollback"]);
-      assertEquals(await containerState(w.p, "worker"), undefined);
-      assert((await containerState(w.p, "web"))!.running);
-    }),
-});
+  Deno.test({
+    name: `docker under ${c}: a container that does not stay up is rolled back by the client`,
+    ignore,
+    sanitizeResources: false,
+    fn: () =>
+      inWorld(async (w) => {
+        const before = (await containerState(w.p, "web"))!;
+        const file = await artifact(
+          w,
+          "mender-artifact",
+          "app-broken",
+          { ...web("localhost/app:broken"), settle_seconds: 2 },
+          w.archives.broken,
+        );
+        const result = await client(w, c, "install", [file], 1);
+        assertStringIncludes(result.stdout + result.stderr, "DOCKER_NOT_RUNNING");
+        assertEquals(await containerState(w.p, "web"), before);
+        assertEquals(await containerState(w.p, "web.ota-prev"), undefined);
+        assertEquals(await showArtifact(w.device, c), "factory-image");
+      }),
+  });
+
+  Deno.test({
+    name: `docker under ${c}: a new container name is created, and removed on rollback`,
+    ignore,
+    sanitizeResources: false,
+    fn: () =>
+      inWorld(async (w) => {
+        const meta = {
+          containers: [{
+            name: "worker",
+            image: "localhost/app:2",
+            run_args: ["--network=none", "-e", "ROLE=worker"],
+            command: SERVICE,
+          }],
+        };
+        const file = await artifact(w, "ota", "worker-1", meta, w.archives.v2);
+        await client(w, c, "install", [file]);
+        const worker = (await containerState(w.p, "worker"))!;
+        assertEquals([worker.image, worker.running], [w.images.v2, true]);
+        const env = await w.p.must(["exec", "worker", "sh", "-c", "echo $ROLE"]);
+        assertEquals(env.trim(), "worker");
+        assert((await containerState(w.p, "web"))!.running, "other containers are left alone");
+        await client(w, c, "rollback");
+        assertEquals(await containerState(w.p, "worker"), undefined);
+        assert((await containerState(w.p, "web"))!.running);
+      }),
+  });
+}
