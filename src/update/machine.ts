@@ -206,13 +206,16 @@ export async function errorPath(
       "Update Module does not support rollback. System may be in an inconsistent state.",
     );
   }
-  await enter(run, "ArtifactFailure_Enter");
-  try {
-    await engine.scripts.run("ArtifactFailure", "Enter", { ignoreErrors: true });
-    await handler.failure(ctx);
-    await engine.scripts.run("ArtifactFailure", "Leave", { ignoreErrors: true });
-  } catch (error) {
-    engine.log.error(`ArtifactFailure failed: ${(error as Error).message}`);
+  // A rollback the user asked for is not a failure: Mender 3.4 runs no ArtifactFailure then.
+  if (!(fromRollbackRequest && rolledBack)) {
+    await enter(run, "ArtifactFailure_Enter");
+    try {
+      await engine.scripts.run("ArtifactFailure", "Enter", { ignoreErrors: true });
+      await handler.failure(ctx);
+      await engine.scripts.run("ArtifactFailure", "Leave", { ignoreErrors: true });
+    } catch (error) {
+      engine.log.error(`ArtifactFailure failed: ${(error as Error).message}`);
+    }
   }
   await cleanupStep(run);
   if (fromRollbackRequest && rolledBack) return { exitCode: ExitCode.ok, messages };

@@ -20,11 +20,19 @@ interface Setup {
   image: string;
 }
 
-async function setup(config: Record<string, unknown> = {}, scripts: string[] = []): Promise<Setup> {
+async function setup(
+  config: Record<string, unknown> = {},
+  scripts: string[] = [],
+  failingScripts: string[] = [],
+): Promise<Setup> {
   const f = await fixture({ config });
   const scriptDir = `${f.dir}/artifact-scripts`;
   await Deno.mkdir(scriptDir);
   const extra: string[] = [];
+  for (const name of failingScripts) {
+    await Deno.writeTextFile(`${scriptDir}/${name}`, "#!/bin/sh\nexit 1\n", { mode: 0o755 });
+    extra.push("-s", `${scriptDir}/${name}`);
+  }
   for (const name of scripts) {
     await Deno.writeTextFile(`${scriptDir}/${name}`, killParentOnce(`${f.dir}/cut-${name}`), {
       mode: 0o755,
@@ -128,14 +136,25 @@ for (
     "ArtifactFailure_Leave",
   ]
 ) {
-  Deno.test(`power cut in ${label} (during a rollback)`, async () => {
-    const s = await setup({}, [`${label}_00`]);
+  // rollback states: a rollback on request; failure states: an install whose script fails
+  const failing = label.startsWith("ArtifactFailure");
+  Deno.test(`power cut in ${label} (${failing ? "after a failed install" : "during a rollback"})`, async () => {
+    const s = await setup({}, [`${label}_00`], failing ? ["ArtifactInstall_Enter_10_fails"] : []);
     await using _ = s.f;
-    assertEquals((await s.f.ota("install", s.artifact)).code, 0);
-    await s.f.boot();
-    await s.f.ota("rollback");
+    const install = await s.f.ota("install", s.artifact);
+    if (!failing) {
+      assertEquals(install.code, 0, install.stderr);
+      await s.f.boot();
+      await s.f.ota("rollback");
+    }
+    assertEquals(
+      await Deno.stat(`${s.f.dir}/cut-${label}_00`).then(() => true),
+      true,
+      "the cut happened",
+    );
     assertEquals(await afterCut(s, label), "old");
-    await installsAgain(s, label);
+    if (!failing) await installsAgain(s, label);
+    else assertEquals((await s.f.ota("install", await s.f.rootfsArtifact("release-3"))).code, 0);
   });
 }
 
