@@ -43,10 +43,18 @@ function rotate(dir: string, updateId: string): string {
 export function createLogger(
   level: Level = "info",
   stream: NodeJS.WriteStream = process.stderr,
+  logFile?: string,
 ): Logger {
   const threshold = levels.indexOf(level);
   let file: string | undefined;
   const write = (at: Level, message: string) => {
+    if (logFile && levels.indexOf(at) >= threshold) {
+      try {
+        appendFileSync(logFile, `${new Date().toISOString()} ${at} ${message}\n`);
+      } catch {
+        logFile = undefined; // an unwritable log file must not stop the update
+      }
+    }
     if (file) {
       try {
         appendFileSync(

@@ -15,6 +15,7 @@ import { peersCommand } from "./peers.ts";
 import { parseProgressMode, type ProgressMode } from "./progress.ts";
 import { serveCommand } from "./serve.ts";
 import { updateCommands } from "./update.ts";
+import { translateMenderArgs } from "./mender_compat.ts";
 
 export interface GlobalOptions {
   debug?: boolean;
@@ -54,7 +55,9 @@ Examples:
   artifact.addCommand(artifactSignCommand());
   artifact.addCommand(artifactDumpCommand());
   program.addCommand(artifact);
-  for (const command of updateCommands(() => program.opts<GlobalOptions>())) program.addCommand(command);
+  for (const command of updateCommands(() => program.opts<GlobalOptions>())) {
+    program.addCommand(command);
+  }
   program.addCommand(serveCommand());
   program.addCommand(moduleCommand());
   program.addCommand(peersCommand(progressMode));
@@ -93,8 +96,20 @@ export function reportError(error: unknown, debug: boolean): number {
   return ExitCode.failed;
 }
 
-export async function run(argv: string[]): Promise<number> {
+/** The name ota was started as: `mender` and `mender-update` symlinks speak Mender's dialect. */
+export function invokedAs(): string {
+  return (process.argv0 ?? "ota").split("/").pop() ?? "ota";
+}
+
+export async function run(argv: string[], name = invokedAs()): Promise<number> {
   const program = buildProgram();
+  if (name === "mender" || name === "mender-update") {
+    try {
+      argv = translateMenderArgs(argv, name);
+    } catch (error) {
+      return reportError(error, false);
+    }
+  }
   try {
     await program.parseAsync(argv, { from: "user" });
     // commands that end with a non-zero Mender exit code (2: nothing in progress) set it here

@@ -20,6 +20,9 @@ export interface DeviceOptions {
   fallbackConfig: string;
   data: string;
   logLevel: Level;
+  logFile?: string;
+  trustedCerts?: string;
+  skipverify?: boolean;
 }
 
 /** Where Mender looks by default; MENDER_CONF_DIR / MENDER_DATA_DIR move them, as in Mender 4. */
@@ -40,12 +43,26 @@ export function addDeviceOptions(command: Command): Command {
     .option("-c, --config <file>", "configuration file (mender.conf)", d.config)
     .option("-b, --fallback-config <file>", "fallback configuration file", d.fallbackConfig)
     .option("-d, --data <dir>", "data directory: state, logs, module work trees", d.data)
-    .option("-l, --log-level <level>", "debug, info, warning or error", parseLevel, d.logLevel);
+    .option("-l, --log-level <level>", "debug, info, warning or error", parseLevel, d.logLevel)
+    .option("-L, --log-file <file>", "also append the log to FILE")
+    .option(
+      "-E, --trusted-certs <file>",
+      "trust this server certificate (overrides ServerCertificate)",
+    )
+    .option("--skipverify", "skip TLS certificate verification (SkipVerify)")
+    .option("--no-syslog", "accepted for Mender's command lines; ota logs to stderr");
 }
 
 async function engineFor(o: DeviceOptions, progress: ProgressMode): Promise<Engine> {
   const config = await loadConfig(o.config, o.fallbackConfig);
-  return createEngine(config, o.data, createLogger(o.logLevel), createProgress(progress));
+  if (o.trustedCerts) config.ServerCertificate = o.trustedCerts;
+  if (o.skipverify) config.SkipVerify = true;
+  return createEngine(
+    config,
+    o.data,
+    createLogger(o.logLevel, undefined, o.logFile),
+    createProgress(progress),
+  );
 }
 
 interface InstallFlags {
