@@ -10,6 +10,7 @@ import { readMetaData } from "../common/tree.ts";
 import { chooseEngine, engine } from "./engine.ts";
 import { parsePlan } from "./meta.ts";
 import { cleanup, commit, install, rollback } from "./replace.ts";
+import { readState } from "./state.ts";
 
 const log = moduleLog("docker");
 
@@ -35,12 +36,17 @@ export async function run(state: string, tree: string): Promise<number> {
     case "ArtifactCommit":
       await commit(tree, steps);
       return 0;
-    case "ArtifactRollback":
-      await rollback(tree, engine(chooseEngine()), steps, log);
+    case "ArtifactRollback": {
+      // Nothing recorded: nothing was touched (and no engine may be there at all).
+      const recorded = await readState(tree);
+      if (recorded) await rollback(tree, engine(recorded.engine), steps, log);
       return 0;
-    case "Cleanup":
-      await cleanup(tree, engine(chooseEngine()), steps, log);
+    }
+    case "Cleanup": {
+      const recorded = await readState(tree);
+      if (recorded) await cleanup(tree, engine(recorded.engine), steps, log);
       return 0;
+    }
     default:
       return 0;
   }
