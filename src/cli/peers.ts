@@ -146,20 +146,20 @@ Examples:
       } else printPeers(device, found, offers);
     });
 
+  // `peers fetch` shares the options above (they are read with optsWithGlobals).
   peers.addCommand(
-    withPeerOptions(
-      new Command("fetch")
-        .description(
-          "download a fitting artifact from the peers (resumed, verified) into a file or dir",
-        )
-        .argument("[artifact]", "artifact name or file name (default: the one that fits)")
-        .option("-o, --output <path>", "directory (or file path) to write to", ".")
-        .option("-k, --key <file>", "require a signature by this key (repeatable)", collect)
-        .option(
-          "--max-dir-bytes <size>",
-          "refuse if the directory would then hold more (e.g. 8GiB)",
-        ),
-    )
+    (new Command("fetch")
+      .description(
+        "download a fitting artifact from the peers (resumed, verified) into a file or dir",
+      )
+      .argument("[artifact]", "artifact name or file name (default: the one that fits)")
+      .option("-o, --output <path>", "directory (or file path) to write to", ".")
+      .option("-k, --key <file>", "require a signature by this key (repeatable)", collect)
+      .option(
+        "--max-dir-bytes <size>",
+        "refuse if the directory would then hold more (e.g. 8GiB)",
+      )
+      .configureHelp({ showGlobalOptions: true }))
       .addHelpText(
         "after",
         `
@@ -172,10 +172,10 @@ Examples:
   ota peers fetch release-2 -o /data/updates/release-2.mender -k verify.pem`,
       )
       .action(
-        async (
-          name: string | undefined,
-          o: PeerOptions & { output: string; key?: string[]; maxDirBytes?: string },
-        ) => {
+        async (name: string | undefined, _: unknown, command: Command) => {
+          const o = command.optsWithGlobals<
+            PeerOptions & { output: string; key?: string[]; maxDirBytes?: string }
+          >();
           const { device, peers: found } = await discover(o);
           const offer = chooseOffer(collectOffers(found, device), device, name);
           const isDir = await fs.stat(o.output).then((s) => s.isDirectory()).catch(() => false);
