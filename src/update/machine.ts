@@ -222,6 +222,7 @@ export async function errorPath(
   const base = cause instanceof OtaError
     ? cause
     : new OtaError("UPDATE_FAILED", String((cause as Error)?.message ?? cause));
+  for (const message of messages) engine.log.info(message);
   const what = rolledBack ? "the update was rolled back" : "the update was abandoned";
   throw new OtaError(base.code, `${base.message}; ${what}`, ExitCode.failed, { cause });
 }
