@@ -33,6 +33,8 @@ export async function privatePodman(root: string): Promise<Podman> {
     `[containers]
 default_ulimits = []
 log_driver = "k8s-file"
+# Containers get no network unless a test asks: the host's bridges are never touched.
+netns = "none"
 
 [engine]
 runtime = "runc"
