@@ -20,6 +20,9 @@ PACKAGES=(
   qemu-system-x86 busybox-static cpio dfu-util gcc libc6-dev
   # the docker Update Module under test: podman (with runc) and images made of busybox-static
   podman runc busybox-static
+  # emulated boards (test/hw): U-Boot for QEMU, GRUB for BIOS, partitioning, FAT images;
+  # the guest kernel and busybox come with apt-get download, never installed on the host
+  u-boot-qemu grub-pc-bin fdisk dosfstools mtools
 )
 if [ "$(id -u)" -ne 0 ]; then
   echo "install-deps: run as root (sudo $0)" >&2

@@ -1,0 +1,148 @@
+# Helpers for the board's init and the step scripts the test harness sends. Every line the
+# host reads starts with "@@HW " and goes straight to the console (also from processes whose
+# stdout is a pipe, such as ota's hooks), one line each; command output travels base64.
+
+hw_say() {
+  echo "@@HW $*" > /dev/console
+}
+
+hw_b64() {
+  base64 -w 0 < "$1" 2>/dev/null
+}
+
+hw_root_part() {
+  sed -n 's/.*root=\/dev\/vda\([0-9]*\).*/\1/p' /proc/cmdline
+}
+
+# Which partition is mounted as /, by device number (what ota checks too).
+hw_mounted_part() {
+  local root_dev
+  root_dev=$(stat -c %d /)
+  for part in 2 3; do
+    if [ "$(stat -c '%t:%T' /dev/vda$part)" = "$(printf '%x:%x' $((root_dev >> 8)) $((root_dev & 255)))" ]; then
+      echo "$part"
+      return
+    fi
+  done
+  echo "?"
+}
+
+hw_report_boot() {
+  local name
+  name=$(sed -n 's/^artifact_name=//p' /etc/mender/artifact_info 2>/dev/null)
+  hw_say "boot part=$(hw_mounted_part) cmdline_part=$(hw_root_part) release=$name board=$HW_BOARD"
+}
+
+# The bootloader variables of Mender's integration (U-Boot), or every variable of both
+# GRUB environment copies and their lock files.
+HW_ENV_VARS="mender_boot_part mender_boot_part_hex upgrade_available bootcount bootlimit mender_saveenv_canary mender_check_saveenv_canary"
+hw_env() {
+  local out=/tmp/hw_env.txt
+  : > "$out"
+  if [ "$HW_BOOTLOADER" = uboot ]; then
+    fw_printenv $HW_ENV_VARS > "$out" 2>&1
+  else
+    for n in 1 2; do
+      grub-editenv "$HW_GRUBENV_DIR/mender_grubenv$n/env" list | sed "s/^/env$n./" >> "$out" 2>&1
+      grub-editenv "$HW_GRUBENV_DIR/mender_grubenv$n/lock" list | sed "s/^/lock$n./" >> "$out" 2>&1
+    done
+  fi
+  hw_say "env $(hw_b64 "$out")"
+}
+
+# Sets bootloader variables the way the update client does (one atomic fw_setenv, or
+# grub-mender-grubenv's lock/write/unlock per copy). Arguments: name=value ...
+hw_setenv() {
+  if [ "$HW_BOOTLOADER" = uboot ]; then
+    for pair in "$@"; do echo "$pair"; done | fw_setenv -s -
+  else
+    for n in 1 2; do
+      grub-editenv "$HW_GRUBENV_DIR/mender_grubenv$n/lock" set editing=1 &&
+        grub-editenv "$HW_GRUBENV_DIR/mender_grubenv$n/env" set "$@" &&
+        grub-editenv "$HW_GRUBENV_DIR/mender_grubenv$n/lock" set editing=0 || return 1
+    done
+  fi
+}
+
+# Runs a command, reporting its exit code, output and seconds taken: hw_run ID command args...
+hw_run() {
+  local id=$1 rc t0 t1
+  shift
+  t0=$(cut -d' ' -f1 /proc/uptime)
+  "$@" > /tmp/hw_out 2> /tmp/hw_err
+  rc=$?
+  t1=$(cut -d' ' -f1 /proc/uptime)
+  hw_say "run id=$id rc=$rc s=$(echo "$t1 $t0" | awk '{print $1 - $2}') out=$(hw_b64 /tmp/hw_out) err=$(hw_b64 /tmp/hw_err)"
+  return $rc
+}
+
+# Power-cut points. The step arms one name; when execution reaches it, the board says so
+# and stops there, and the host kills the machine (SIGKILL): nothing after the point runs,
+# and whatever the guest kernel had not written to the disk is lost.
+hw_arm() {
+  echo "$1" > /tmp/hw_cut
+}
+
+hw_cut_now() {
+  hw_say "cut $1"
+  while :; do sleep 1; done
+}
+
+hw_cut() {
+  if [ -f /tmp/hw_cut ] && [ "$(cat /tmp/hw_cut)" = "$1" ]; then
+    hw_cut_now "$1"
+  fi
+}
+
+# Counts calls of a hooked tool, for cut points named after the n-th call.
+hw_count() {
+  local file=/tmp/hw_count_$1 n
+  n=$(( $(cat "$file" 2>/dev/null || echo 0) + 1 ))
+  echo "$n" > "$file"
+  echo "$n"
+}
+
+# Stops process PID once it has written BYTES bytes (from /proc/PID/io), then cuts NAME.
+hw_watch_write() {
+  local pid=$1 bytes=$2 name=$3 written
+  (
+    while [ -d "/proc/$pid" ]; do
+      written=$(sed -n 's/^wchar: //p' "/proc/$pid/io" 2>/dev/null)
+      if [ -n "$written" ] && [ "$written" -ge "$bytes" ]; then
+        kill -STOP "$pid"
+        hw_cut_now "$name"
+      fi
+      usleep 20000
+    done
+  ) &
+}
+
+hw_unmount() {
+  sync
+  [ -n "$HW_BOOT_PART_MOUNT" ] && umount "$HW_BOOT_PART_MOUNT" 2>/dev/null
+  umount /mnt/usb 2>/dev/null
+  umount /data 2>/dev/null
+  sync
+}
+
+hw_reboot() {
+  hw_unmount
+  hw_say "reboot"
+  reboot -f
+}
+
+hw_poweroff() {
+  hw_unmount
+  hw_say "poweroff"
+  poweroff -f
+}
+
+hw_mount_usb() {
+  local tries=0
+  while [ ! -b /dev/sda1 ] && [ $tries -lt 100 ]; do
+    sleep 0.1
+    tries=$((tries + 1))
+  done
+  mkdir -p /mnt/usb
+  mount -t vfat -o ro /dev/sda1 /mnt/usb && hw_say "usb mounted"
+}

@@ -1,0 +1,77 @@
+/**
+ * The guest kernel from Debian's package and the handful of modules the board needs,
+ * in load order (dependencies first), read from each module's `depends=` modinfo field so
+ * no depmod is needed.
+ */
+import { kernelPackage, unpacked } from "./debs.ts";
+
+/** What the boards use: virtio disks, ext4 slots, the FAT boot partition and USB stick. */
+const WANTED = [
+  "virtio_pci",
+  "virtio_blk",
+  "crc32c_generic",
+  "ext4",
+  "nls_cp437",
+  "nls_iso8859_1",
+  "nls_ascii",
+  "crct10dif_generic",
+  "crc64_rocksoft_generic",
+  "vfat",
+  "xhci_pci",
+  "sd_mod",
+  "usb_storage",
+];
+
+export interface Kernel {
+  version: string;
+  vmlinuz: string;
+  /** Module files (absolute paths on the host) in the order to load them. */
+  modules: string[];
+}
+
+function normalise(name: string): string {
+  return name.replaceAll("-", "_");
+}
+
+async function indexModules(dir: string): Promise<Map<string, string>> {
+  const index = new Map<string, string>();
+  const walk = async (path: string) => {
+    for await (const entry of Deno.readDir(path)) {
+      const full = `${path}/${entry.name}`;
+      if (entry.isDirectory) await walk(full);
+      else if (entry.name.endsWith(".ko")) index.set(normalise(entry.name.slice(0, -3)), full);
+    }
+  };
+  await walk(dir);
+  return index;
+}
+
+async function dependsOf(file: string): Promise<string[]> {
+  const bytes = await Deno.readFile(file);
+  const text = new TextDecoder("latin1").decode(bytes);
+  const match = /\0depends=([^\0]*)\0/.exec(text);
+  return match && match[1] ? match[1].split(",").map(normalise) : [];
+}
+
+export async function guestKernel(): Promise<Kernel> {
+  const pkg = await kernelPackage();
+  const version = pkg.replace(/^linux-image-/, "");
+  const dir = await unpacked(pkg);
+  const index = await indexModules(`${dir}/lib/modules/${version}/kernel`);
+  const order: string[] = [];
+  const visit = async (name: string, path: string[]) => {
+    if (order.includes(name)) return;
+    const file = index.get(name);
+    if (!file) {
+      throw new Error(`kernel ${version} has no module ${name} (needed by ${path.join(" <- ")})`);
+    }
+    for (const dep of await dependsOf(file)) await visit(dep, [name, ...path]);
+    if (!order.includes(name)) order.push(name);
+  };
+  for (const name of WANTED) await visit(name, []);
+  return {
+    version,
+    vmlinuz: `${dir}/boot/vmlinuz-${version}`,
+    modules: order.map((name) => index.get(name)!),
+  };
+}
