@@ -3,7 +3,7 @@
  * write its flash, and wait (bounded) for it to come back after each change.
  */
 import { promises as fs } from "node:fs";
-import { fail } from "../../src/errors.ts";
+import { fail, isOtaError } from "../../src/errors.ts";
 import { boardInterfaces, type DfuUtil, type Interface, selectArgs } from "./dfu_util.ts";
 import type { Board, Gateway } from "./settings.ts";
 
@@ -153,9 +153,17 @@ export function boardOps(
       }
       // After a good download the reset makes the board re-enumerate as its application;
       // dfu-util 0.11 then reports LIBUSB_ERROR_NOT_FOUND (exit 251) although all went well.
-      await dfu.call("download", [...args, "-D", file], (out, code) =>
-        code === 0 ||
-        (code === 251 && /(^|\n)Done!|File downloaded successfully/.test(out)));
+      try {
+        await dfu.call("download", [...args, "-D", file], (out, code) =>
+          code === 0 ||
+          (code === 251 && /(^|\n)Done!|File downloaded successfully/.test(out)));
+      } catch (error) {
+        // dfu-util does not always say that the board went away: look for it.
+        if (isOtaError(error, "DFU_UTIL_FAILED") && !(await find())) {
+          fail("DFU_DEVICE_LOST", `the board went away during the download (${error.message})`);
+        }
+        throw error;
+      }
     },
   };
 }

@@ -24,13 +24,22 @@ Deno.test({
   const v2 = makeFirmware("2.0.0", { size: 24000 });
   await guest.startBoard({ name: "a", flash: v1 });
 
-  const install = (artifact: string, env = "") =>
-    guest.exec(otaCommand(`install ${artifact}`, env));
   const provides = async () => (await guest.sh(otaCommand("show-provides"))).trim();
+  let last = "";
+  const install = async (artifact: string, env = "") => {
+    const result = await guest.exec(otaCommand(`install ${artifact}`, env));
+    last = result.stderr;
+    return result;
+  };
   const expectBoard = (name: string, image: Uint8Array, version: string) => {
     const flash = guest.flash(name);
-    assert(sameBytes(flash.image, image), `board ${name} holds ${flash.version}, not ${version}`);
-    assertEquals(guest.status(name), `runtime ${version}`);
+    const status = guest.status(name);
+    const why = () =>
+      `board ${name}: ${flash.image.length} bytes of ${flash.version} (bootable: ` +
+      `${flash.bootable}), status "${status}"; expected ${version}\n--- last install:\n` +
+      `${last}\n--- board log:\n${guest.boardLog(name).slice(-1500)}`;
+    assert(sameBytes(flash.image, image), why());
+    assertEquals(status, `runtime ${version}`, why());
   };
 
   await t.step("ota install flashes the board, commit records dfu.board.version", async () => {
@@ -61,5 +70,166 @@ Deno.test({
     assertMatch(result.stderr, /DFU_NOT_BOOTED/);
     expectBoard("a", v2, "2.0.0");
     assertMatch(await provides(), /^dfu\.board\.version=2\.0\.0$/m);
+  });
+
+  const v4 = makeFirmware("4.0.0", { size: 16000 });
+  const fw4 = await writeArtifact(guest, {
+    name: "dfu-fw-v4",
+    firmware: v4,
+    meta: boardMeta(),
+    version: "4.0.0",
+  });
+
+  await t.step("no board on the bus: DFU_NO_DEVICE, and the board is untouched", async () => {
+    await guest.stopBoard("a");
+    const result = await install(fw4);
+    assertEquals(result.code, 1, result.stdout);
+    assertMatch(result.stderr, /DFU_NO_DEVICE/);
+    await guest.startBoard({ name: "a" });
+    expectBoard("a", v2, "2.0.0");
+  });
+
+  await t.step("two boards and no serial: refused; with a serial only that one", async () => {
+    await guest.startBoard({ name: "b", port: 1, flash: v1, serial: "BOARD-B" });
+    const result = await install(fw4);
+    assertEquals(result.code, 1, result.stdout);
+    assertMatch(result.stderr, /DFU_AMBIGUOUS_DEVICE.*|2 boards match/);
+    expectBoard("a", v2, "2.0.0");
+    expectBoard("b", v1, "1.0.0");
+    const onlyB = await writeArtifact(guest, {
+      name: "dfu-fw-v4-b",
+      firmware: v4,
+      meta: boardMeta({ target: "board-b", serial: "BOARD-B" }),
+      target: "board-b",
+      version: "4.0.0",
+    });
+    const chosen = await install(onlyB);
+    assertEquals(chosen.code, 0, chosen.stderr);
+    assertEquals((await guest.exec(otaCommand("commit"))).code, 0);
+    expectBoard("b", v4, "4.0.0");
+    expectBoard("a", v2, "2.0.0");
+    assertMatch(await provides(), /^dfu\.board-b\.version=4\.0\.0$/m);
+    await guest.stopBoard("b");
+  });
+
+  await t.step("the board vanishes mid-download: rolled back once it is back", async () => {
+    guest.setFaults("a", ["vanish-after=8192:1500"]);
+    const result = await install(fw4);
+    assertEquals(result.code, 1, result.stdout);
+    assertMatch(result.stderr, /DFU_DEVICE_LOST/);
+    expectBoard("a", v2, "2.0.0");
+  });
+
+  await t.step("dfu-util missing: fails before the board is touched", async () => {
+    const result = await install(fw4, "OTA_DFU_UTIL=/usr/bin/no-such-dfu-util");
+    assertEquals(result.code, 1, result.stdout);
+    assertMatch(result.stderr, /DFU_UTIL_MISSING/);
+    expectBoard("a", v2, "2.0.0");
+  });
+
+  await t.step("dfu-util hangs: stopped after the timeout, old firmware back", async () => {
+    guest.setFaults("a", ["hang-at=4096:6000"]);
+    const result = await install(fw4, "OTA_DFU_TIMEOUT=3");
+    assertEquals(result.code, 1, result.stdout);
+    assertMatch(result.stderr, /DFU_TIMEOUT/);
+    expectBoard("a", v2, "2.0.0");
+  });
+
+  await t.step("firmware larger than the board's memory: refused, old firmware back", async () => {
+    const big = await writeArtifact(guest, {
+      name: "dfu-fw-big",
+      firmware: makeFirmware("9.0.0", { size: 70000 }),
+      meta: boardMeta(),
+      version: "9.0.0",
+    });
+    const result = await install(big);
+    assertEquals(result.code, 1, result.stdout);
+    assertMatch(result.stderr, /DFU_UTIL_FAILED/);
+    expectBoard("a", v2, "2.0.0");
+  });
+
+  await t.step(
+    "DfuSe board: flashed at its address; wrong address or too big refused",
+    async () => {
+      const stm = { name: "s", port: 1, vid: 0x0483, pid: 0xdf11, dfuse: 0x08000000 };
+      await guest.startBoard({ ...stm, flash: v1, serial: "BOARD-S" });
+      const meta = (extra: Record<string, unknown>) => ({
+        target: "stm32",
+        device: "0483:df11",
+        dfuse_address: "0x08000000",
+        ...extra,
+      });
+      const ok = await writeArtifact(guest, {
+        name: "stm32-v2",
+        firmware: v2,
+        meta: meta({}),
+        target: "stm32",
+        version: "2.0.0",
+      });
+      const result = await install(ok);
+      assertEquals(result.code, 0, result.stderr);
+      assertEquals((await guest.exec(otaCommand("commit"))).code, 0);
+      expectBoard("s", v2, "2.0.0");
+
+      const wrong = await writeArtifact(guest, {
+        name: "stm32-v4-wrong-address",
+        firmware: v4,
+        meta: meta({ dfuse_address: "0x09000000" }),
+        target: "stm32",
+        version: "4.0.0",
+      });
+      const refused = await install(wrong);
+      assertEquals(refused.code, 1, refused.stdout);
+      assertMatch(refused.stderr, /DFU_ADDRESS/);
+      expectBoard("s", v2, "2.0.0");
+
+      const big = await writeArtifact(guest, {
+        name: "stm32-too-big",
+        firmware: makeFirmware("9.0.0", { size: 70000 }),
+        meta: meta({}),
+        target: "stm32",
+        version: "9.0.0",
+      });
+      const tooBig = await install(big);
+      assertEquals(tooBig.code, 1, tooBig.stdout);
+      assertMatch(tooBig.stderr, /DFU_TOO_LARGE/);
+      expectBoard("s", v2, "2.0.0");
+      await guest.stopBoard("s");
+    },
+  );
+
+  await t.step("the real Mender client 3.4 runs the same module unchanged", async () => {
+    await guest.sh(`
+      cp /share/gw/modules/dfu /usr/share/mender/modules/v3/dfu
+      echo '{}' >/etc/mender/mender.conf
+      echo artifact_name=gateway-factory >/etc/mender/artifact_info
+      echo device_type=gateway >/var/lib/mender/device_type`);
+    const mender = (args: string) => guest.exec(`mender --no-syslog ${args}`);
+    const v5 = makeFirmware("5.0.0", { size: 12000 });
+    const good = await writeArtifact(guest, {
+      name: "dfu-fw-v5",
+      firmware: v5,
+      meta: boardMeta(),
+      version: "5.0.0",
+      menderArtifact: true,
+    });
+    const installed = await mender(`install ${good}`);
+    assertEquals(installed.code, 0, installed.stderr);
+    expectBoard("a", v5, "5.0.0");
+    const committed = await mender("commit");
+    assertEquals(committed.code, 0, committed.stderr);
+    assertMatch((await mender("show-provides")).stdout, /^dfu\.board\.version=5\.0\.0$/m);
+
+    const broken = await writeArtifact(guest, {
+      name: "dfu-fw-v6",
+      firmware: makeFirmware("6.0.0", { corrupt: true }),
+      meta: boardMeta(),
+      version: "6.0.0",
+      menderArtifact: true,
+    });
+    const failed = await mender(`install ${broken}`);
+    assertEquals(failed.code, 1, failed.stdout);
+    expectBoard("a", v5, "5.0.0");
+    assertMatch((await mender("show-provides")).stdout, /^dfu\.board\.version=5\.0\.0$/m);
   });
 });

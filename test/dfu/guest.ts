@@ -43,6 +43,8 @@ export interface Guest extends AsyncDisposable {
   stopBoard(name: string): Promise<void>;
   /** What the board's flash holds now (read from the shared directory). */
   flash(name: string): ReturnType<typeof readFlash>;
+  /** The board's own log (its stderr). */
+  boardLog(name: string): string;
   /** "runtime <version>", "dfu" or "gone". */
   status(name: string): string;
   setFaults(name: string, faults: string[]): void;
@@ -196,6 +198,13 @@ export async function bootGuest(): Promise<Guest> {
     },
     flash(name) {
       return readFlash(Deno.readFileSync(`${boardDir(name)}/flash.bin`));
+    },
+    boardLog(name) {
+      try {
+        return Deno.readTextFileSync(`${boardDir(name)}/log`);
+      } catch {
+        return "";
+      }
     },
     status(name) {
       return Deno.readTextFileSync(`${boardDir(name)}/status`).trim();

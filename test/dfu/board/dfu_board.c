@@ -288,6 +288,7 @@ static void bind(int want_runtime) {
   dfu_state = runtime ? appIDLE : dfuIDLE;
   dfu_status = OK;
   dnload_started = leave_pending = reboot_pending = 0;
+  dn_total = 0;
   char st[64];
   snprintf(st, sizeof st, runtime ? "runtime %s" : "dfu", version);
   set_status(st);
@@ -388,6 +389,7 @@ static void dnload(const struct usb_ctrlrequest *r) {
     return;
   }
   if (cfg.dfuse && block == 0) {
+    if (dfu_state == dfuIDLE) dn_total = 0; /* a new DfuSe download session */
     dfuse_command(buf, len);
     if (dfu_state != dfuERROR) dfu_state = dfuDNLOAD_SYNC;
     return;
@@ -400,7 +402,7 @@ static void dnload(const struct usb_ctrlrequest *r) {
     if (!dnload_started) {
       /* A plain DFU bootloader erases the whole application area first. */
       memset(flash, 0xff, cfg.memory);
-      dn_offset = 0;
+      dn_offset = dn_total = 0;
       dnload_started = 1;
     }
     offset = dn_offset;
