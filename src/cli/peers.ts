@@ -8,6 +8,8 @@ import { fail } from "../errors.ts";
 import { chooseOffer, collectOffers, type Offer } from "../peers/choose.ts";
 import { deviceForPeers } from "../peers/device.ts";
 import { fetchOffer, safeFileName } from "../peers/fetch.ts";
+import { sameFileElsewhere } from "../peers/install_source.ts";
+import type { FindOptions } from "../peers/find.ts";
 import { findPeers } from "../peers/find.ts";
 import type { Peer } from "../peers/listings.ts";
 import { collect, loadVerifyKeys, parseSize, readFileOrFail } from "./options.ts";
@@ -37,6 +39,16 @@ function withPeerOptions(command: Command): Command {
     .option("--mdns-interface <address>", "discover on the interface with this IPv4 address");
 }
 
+function findOptions(o: PeerOptions): FindOptions {
+  return {
+    urls: o.peer,
+    discoverMs: Number(o.wait) * 1000,
+    interfaceAddress: o.mdnsInterface,
+    token: readToken(o),
+    ca: o.ca ? new TextDecoder().decode(readFileOrFail(o.ca, "the CA certificate")) : undefined,
+  };
+}
+
 async function discover(o: PeerOptions): Promise<{ device: DeviceIdentity; peers: Peer[] }> {
   const wait = Number(o.wait);
   if (!Number.isFinite(wait) || wait < 0 || wait > 60) {
@@ -46,13 +58,7 @@ async function discover(o: PeerOptions): Promise<{ device: DeviceIdentity; peers
     deviceType: o.deviceType,
     deviceTypeFile: o.deviceTypeFile,
   });
-  const peers = await findPeers({
-    urls: o.peer,
-    discoverMs: wait * 1000,
-    interfaceAddress: o.mdnsInterface,
-    token: readToken(o),
-    ca: o.ca ? new TextDecoder().decode(readFileOrFail(o.ca, "the CA certificate")) : undefined,
-  });
+  const peers = await findPeers(findOptions(o));
   if (peers.length === 0) {
     fail(
       "PEER_NONE",
@@ -191,6 +197,7 @@ Examples:
             maxDirBytes: o.maxDirBytes ? parseSize(o.maxDirBytes) : undefined,
             onProgress: (n) => progress.update(n),
             onEvent: (message) => process.stderr.write(`ota: ${message}\n`),
+            refresh: () => sameFileElsewhere(offer.sha256, device, findOptions(o)),
           });
           progress.done();
           process.stdout.write(

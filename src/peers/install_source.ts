@@ -48,11 +48,28 @@ export async function openPeerSource(
   );
   const sources = peerSources(offer.urls);
   return {
-    stream: peerStream(offer, sources, { ...options, onEvent: log }),
+    stream: peerStream(offer, sources, {
+      ...options,
+      onEvent: log,
+      refresh: () => sameFileElsewhere(offer.sha256, device, options),
+    }),
     size: offer.size,
     name: `${offer.artifact.name} from peers (${offer.urls.join(", ")})`,
     file: safeFileName(offer.file),
   };
+}
+
+/** URLs of peers (found again now) that hold the file with this SHA-256. */
+export async function sameFileElsewhere(
+  sha256: string,
+  device: DeviceIdentity,
+  options: FindOptions,
+): Promise<string[]> {
+  const peers = await findPeers({
+    ...options,
+    discoverMs: Math.min(options.discoverMs ?? 1000, 1000),
+  });
+  return collectOffers(peers, device).filter((o) => o.sha256 === sha256).flatMap((o) => o.urls);
 }
 
 export interface KeepForPeers {

@@ -11,6 +11,10 @@ export interface PeerSources {
   failed(url: string, reason: string): void;
   /** `url` served bytes that are not the expected ones: never use it again. */
   corrupt(url: string, reason: string): void;
+  /** `url` is busy (503): move on without counting it against the peer. */
+  busy(url: string): void;
+  /** Peers found since (devices that finished re-serve the file); they are tried next. */
+  add(urls: string[]): void;
   /** URLs still usable, in the order they will be tried. */
   remaining(): string[];
   /** What happened to each peer, for the final error message. */
@@ -51,6 +55,19 @@ export function peerSources(urls: string[], options: SourceOptions = {}): PeerSo
     corrupt(url, reason) {
       dropped.add(url);
       log.push(`${url}: dropped, ${reason}`);
+    },
+    busy() {
+      index++;
+    },
+    add(urls) {
+      const fresh = [...new Set(urls)].filter((u) => !order.includes(u));
+      for (let i = fresh.length - 1; i > 0; i--) {
+        const j = Math.floor(random() * (i + 1));
+        [fresh[i], fresh[j]] = [fresh[j], fresh[i]];
+      }
+      if (!fresh.length) return;
+      order.push(...fresh);
+      index = usable().indexOf(fresh[0]);
     },
     remaining: usable,
     history: () => [...log],

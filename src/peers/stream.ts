@@ -26,6 +26,11 @@ export interface PeerStreamOptions extends ClientOptions {
   retryDelayMs?: number;
   /** Called with the URLs that delivered bytes, once all arrived and matched. */
   onComplete?: (peers: string[]) => void;
+  /**
+   * When every peer is busy: URLs of peers found since (the same file, by SHA-256). Devices
+   * that finished re-serve the update, so waiting for the seed is rarely needed.
+   */
+  refresh?: () => Promise<string[]>;
 }
 
 class Corrupt extends Error {}
@@ -77,6 +82,11 @@ export function peerStream(
         if (have > 0) Object.assign(headers, { range: `bytes=${have}-`, "if-range": etag });
         const response = await request(url, { headers, signal: controller.signal });
         const tag = response.headers.get("etag");
+        if (response.status === 503) {
+          await response.body?.cancel();
+          await busy(url, Number(response.headers.get("retry-after")) || 2);
+          continue;
+        }
         const ok = (have === 0 && response.status === 200) || (have > 0 && response.status === 206);
         if (!ok || !response.body) {
           await response.body?.cancel();
@@ -113,6 +123,27 @@ export function peerStream(
         clearTimeout(timer);
       }
     }
+  }
+
+  let busyInRow = 0;
+  let busyRounds = 0;
+  /** A busy peer: try the next; when all were busy, look for new peers, then wait. */
+  async function busy(url: string, retryAfter: number): Promise<void> {
+    sources.busy(url);
+    busyInRow++;
+    if (busyInRow < sources.remaining().length) return;
+    busyInRow = 0;
+    if (++busyRounds > 300) {
+      fail("PEER_BUSY", "every peer stayed busy for about ten minutes; try again later");
+    }
+    const before = sources.remaining().length;
+    if (options.refresh) sources.add(await options.refresh().catch(() => []));
+    if (sources.remaining().length > before) {
+      event(`found ${sources.remaining().length - before} more peer(s) with the file`);
+      return;
+    }
+    event(`all peers are busy; trying again in ${Math.min(5, retryAfter)} s`);
+    await new Promise((r) => setTimeout(r, Math.min(5, retryAfter) * 1000));
   }
 
   function note(url: string, error: unknown, controller: AbortController): void {

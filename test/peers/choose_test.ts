@@ -176,3 +176,14 @@ Deno.test("file names from a peer are one plain segment", () => {
     }
   }
 });
+
+Deno.test("busy peers are skipped without penalty; peers found later are tried next", () => {
+  const sources = peerSources(["seed"], { random: () => 0.999, triesPerPeer: 1 });
+  for (let i = 0; i < 5; i++) sources.busy("seed");
+  assertEquals(sources.remaining(), ["seed"]);
+  sources.add(["device-1", "seed", "device-2"]);
+  assertEquals(sources.remaining(), ["seed", "device-1", "device-2"]);
+  assertEquals(sources.current(), "device-1");
+  sources.failed("device-1", "reset");
+  assertEquals(sources.remaining(), ["seed", "device-2"]);
+});
