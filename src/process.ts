@@ -4,6 +4,7 @@
  * errors that say which program failed and how.
  */
 import { spawn } from "node:child_process";
+import process from "node:process";
 import { fail } from "./errors.ts";
 
 export interface RunOptions {
@@ -39,6 +40,8 @@ export function runProcess(
         cwd: options.cwd,
         env: options.env as NodeJS.ProcessEnv | undefined,
         stdio: [options.stdin === undefined ? "ignore" : "pipe", "pipe", "pipe"],
+        // its own process group, so a timeout also stops what it started (a shell's `sleep`)
+        detached: true,
       });
     } catch (error) {
       reject(error);
@@ -50,13 +53,21 @@ export function runProcess(
     let overflow = false;
     let timedOut = false;
     let killTimer: ReturnType<typeof setTimeout> | undefined;
+    let exitTimer: ReturnType<typeof setTimeout> | undefined;
+    const killGroup = (signal: NodeJS.Signals) => {
+      try {
+        process.kill(-child.pid!, signal);
+      } catch {
+        child.kill(signal);
+      }
+    };
     const collect = (stream: "stdout" | "stderr") => (chunk: Uint8Array) => {
       const text = partial[stream] + new TextDecoder().decode(chunk);
       if (stream === "stdout") {
         stdoutBytes += chunk.byteLength;
         if (options.maxStdout !== undefined && stdoutBytes > options.maxStdout) {
           overflow = true;
-          child.kill("SIGKILL");
+          killGroup("SIGKILL");
           return;
         }
       }
@@ -71,17 +82,26 @@ export function runProcess(
     child.stderr!.on("data", collect("stderr"));
     const timer = options.timeoutMs === undefined ? undefined : setTimeout(() => {
       timedOut = true;
-      child.kill("SIGTERM");
-      killTimer = setTimeout(() => child.kill("SIGKILL"), options.killAfterMs ?? 5000);
+      killGroup("SIGTERM");
+      killTimer = setTimeout(() => killGroup("SIGKILL"), options.killAfterMs ?? 5000);
     }, options.timeoutMs);
     child.once("error", (error) => {
       clearTimeout(timer);
       clearTimeout(killTimer);
       reject(error);
     });
+    // A grandchild that keeps our pipes open must not keep us waiting after the child exited.
+    child.once("exit", () => {
+      exitTimer = setTimeout(() => {
+        child.stdout!.destroy();
+        child.stderr!.destroy();
+        child.emit("close", child.exitCode, child.signalCode);
+      }, 2000);
+    });
     child.once("close", (code, signal) => {
       clearTimeout(timer);
       clearTimeout(killTimer);
+      clearTimeout(exitTimer);
       for (const stream of ["stdout", "stderr"] as const) {
         if (partial[stream]) {
           out[stream].push(partial[stream]);

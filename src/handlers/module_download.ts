@@ -50,6 +50,7 @@ async function openForModule(
   );
   await opening.then((h) => h.close()).catch(() => {});
   await unblock?.close();
+  await module.done; // a module stopped for its timeout reports that, not just "exited"
   return EXITED;
 }
 
@@ -64,9 +65,11 @@ async function pour(
   try {
     for await (const chunk of file.stream) {
       const write = writeSequential(handle, chunk).then(() => true);
+      write.catch(() => {}); // a write blocked on a full pipe fails once the module is gone
       const ok = await Promise.race([write, module.done.then(() => false, () => false)]);
       if (!ok) {
         await file.stream.cancel().catch(() => {});
+        await module.done; // the module's timeout, if that is what stopped it
         fail(
           "MODULE_STREAM",
           `the module exited before reading all of ${file.name} (${written} of ${file.size} bytes)`,

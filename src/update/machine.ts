@@ -169,6 +169,19 @@ export async function cleanupStep(run: Run): Promise<void> {
   run.engine.log.closeUpdateLog();
 }
 
+/** A failed download changed nothing: only Cleanup runs (Mender's rule), then the failure is reported. */
+export async function downloadFailed(run: Run, cause: unknown): Promise<never> {
+  const record = run.store.update!;
+  record.failed = true;
+  record.error = cause instanceof Error ? cause.message : String(cause);
+  run.engine.log.error(record.error);
+  await cleanupStep(run);
+  const base = cause instanceof OtaError ? cause : new OtaError("DOWNLOAD_FAILED", record.error);
+  throw new OtaError(base.code, `${base.message}; nothing was installed`, ExitCode.failed, {
+    cause,
+  });
+}
+
 /**
  * The error path: ArtifactRollback (when the handler supports it), ArtifactFailure, Cleanup.
  * Errors here are logged and the path goes on; it ends by reporting the original failure.

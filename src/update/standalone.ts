@@ -14,6 +14,7 @@ import { deviceIdentity, type Engine, persist, verifyKeys } from "./engine.ts";
 import {
   cleanupStep,
   commitStep,
+  downloadFailed,
   enter,
   errorPath,
   installStep,
@@ -121,7 +122,7 @@ export async function install(
     await artifact.cancel(error);
     if (!run) throw error;
     await run.engine.scripts.run("Download", "Error", { ignoreErrors: true });
-    return await errorPath(run, error);
+    return await downloadFailed(run, error);
   }
   engine.progress.done();
   return await afterDownload(run, options);
