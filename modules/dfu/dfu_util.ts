@@ -44,7 +44,7 @@ export function dfuUtil(gateway: Gateway, log: (m: string) => void): DfuUtil {
     if (result.timedOut) {
       fail(
         "DFU_TIMEOUT",
-        `${what}: dfu-util did not finish within ${gateway.timeout} s and was stopped; ` +
+        `${what}: dfu-util made no progress for ${gateway.timeout} s and was stopped; ` +
           `check the board's USB connection (timeout= in /etc/ota/dfu.conf)`,
       );
     }
@@ -121,14 +121,21 @@ function runWithTimeout(command: string, args: string[], ms: number): Promise<Ru
     let output = "";
     let timedOut = false;
     const child = spawn(command, args, { stdio: ["ignore", "pipe", "pipe"], env: process.env });
-    const take = (chunk: Uint8Array) => output += new TextDecoder().decode(chunk);
-    child.stdout!.on("data", take);
-    child.stderr!.on("data", take);
-    const timer = setTimeout(() => {
+    // The limit is on silence, not on the whole run: dfu-util prints its progress while
+    // blocks go through, so a slow but moving transfer is never cut, a stuck one is.
+    const stop = () => {
       timedOut = true;
       child.kill("SIGTERM");
       setTimeout(() => child.kill("SIGKILL"), 2000).unref?.();
-    }, ms);
+    };
+    let timer = setTimeout(stop, ms);
+    const take = (chunk: Uint8Array) => {
+      output += new TextDecoder().decode(chunk);
+      clearTimeout(timer);
+      timer = setTimeout(stop, ms);
+    };
+    child.stdout!.on("data", take);
+    child.stderr!.on("data", take);
     child.once("error", (error: NodeJS.ErrnoException) => {
       clearTimeout(timer);
       resolve({

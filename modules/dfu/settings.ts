@@ -52,7 +52,7 @@ export interface Board {
 export interface Gateway {
   dfuUtil: string;
   stateDir: string;
-  /** Seconds one dfu-util call may take before it is killed. */
+  /** Seconds a dfu-util call may go without any progress before it is killed. */
   timeout: number;
   /** Seconds to wait for the board to come back on the bus. */
   enumerationTimeout: number;
