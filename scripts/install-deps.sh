@@ -15,6 +15,8 @@ PACKAGES=(
   qemu-user-static libc6-arm64-cross
   # networking for peer tests, time/memory measurement
   iproute2 time curl
+  # bench/serve.ts: nginx is the reference server, wrk loads both (tc for the LAN is iproute2)
+  nginx wrk
   # DFU tests: a QEMU guest (kernel fetched by test/dfu/build_guest.sh with apt-get download)
   # with busybox, the real dfu-util, and the virtual board compiled statically
   qemu-system-x86 busybox-static cpio dfu-util gcc libc6-dev
