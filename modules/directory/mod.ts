@@ -12,7 +12,7 @@ const log = moduleLog("directory");
 
 /** Runs one state of the module in the file tree `tree`; returns the exit code. */
 export async function run(state: string, tree: string): Promise<number> {
-  const steps = createSteps();
+  const steps = createSteps(state);
   switch (state) {
     case "NeedsArtifactReboot":
       console.log("No");

@@ -43,6 +43,13 @@ export interface DeviceOptions {
   rootfs?: RootfsOptions | boolean;
   /** Environment for every client run (merged over the defaults, e.g. CONTAINERS_CONF). */
   env?: Record<string, string>;
+  /**
+   * Programs (absolute paths) that must run in the test's own mount namespace, not the
+   * client's: DIR/bin/<name> wrappers nsenter back. A container engine needs this: the
+   * mounts it makes or removes for a container must be the ones every later call sees,
+   * as on a device where the client has no namespace of its own.
+   */
+  hostCommands?: string[];
 }
 
 export interface MenderDevice {
@@ -112,6 +119,13 @@ export async function createMenderDevice(
     await installModule(device, type, source);
   }
   await writeFwWrappers(device);
+  for (const command of options.hostCommands ?? []) {
+    await Deno.writeTextFile(
+      `${dir}/bin/${command.slice(command.lastIndexOf("/") + 1)}`,
+      `#!/bin/sh\nexec nsenter --mount=/proc/${Deno.pid}/ns/mnt -- ${command} "$@"\n`,
+      { mode: 0o755 },
+    );
+  }
   if (device.rootfs) {
     await createSlots(device, options.rootfs === true ? {} : options.rootfs as RootfsOptions);
   }
@@ -213,10 +227,11 @@ export function runClient(
   device: MenderDevice,
   command: string,
   args: string[] = [],
+  options: { env?: Record<string, string> } = {},
 ): Promise<RunResult> {
   return client === "mender"
-    ? runMender(device, [command, ...args])
-    : runOta(device, command, args);
+    ? runMender(device, [command, ...args], options)
+    : runOta(device, command, args, options);
 }
 
 /** `show-artifact` of the given client, trimmed. */

@@ -209,6 +209,36 @@ for (const c of CLIENTS) {
   });
 }
 
+for (const c of CLIENTS) {
+  Deno.test({
+    name: `directory under ${c}: the module killed at every step of ArtifactInstall is rolled back`,
+    ignore: c === "mender" && ignoreMender,
+    async fn() {
+      const { device, target } = await setup();
+      const artifact = `${device.dir}/../www-2.mender`;
+      await writers.ota(target, "www-2", artifact);
+      for (let n = 1;; n++) {
+        const env = {
+          OTA_MODULE_CRASH_STATE: "ArtifactInstall",
+          OTA_MODULE_CRASH_AFTER_STEP: String(n),
+        };
+        const result = await runClient(c, device, "install", [artifact], { env });
+        if (result.code === 0) {
+          // Past the last step: the install went through.
+          assert(n > 5, `install finished after only ${n - 1} steps`);
+          assertEquals(await snapshot(target), newPicture);
+          await client(c, device, "rollback");
+          break;
+        }
+        assertEquals(await snapshot(target), oldPicture, `killed after step ${n}`);
+        assertEquals(await swapLeftovers(target), [], `killed after step ${n}`);
+        assertEquals(await showArtifact(device, c), "factory-image");
+      }
+      assertEquals(await snapshot(target), oldPicture);
+    },
+  });
+}
+
 async function exists(path: string) {
   return await Deno.stat(path).then(() => true, () => false);
 }

@@ -49,6 +49,7 @@ async function world(work: string, p: Podman): Promise<World> {
   await p.must(["run", "-d", "--name", "web", "--network=none", "localhost/app:1"]);
   const device = await createMenderDevice(`${work}/device`, {
     modules: { docker: `${ROOT}/modules/docker/docker` },
+    hostCommands: ["/usr/bin/podman"],
     env: { ...p.env, OTA_CONTAINER_ENGINE: "podman" },
   });
   return { p, device, images, archives, work };
