@@ -10,14 +10,18 @@
  *                                   as the mounted root exactly as on a board; the other links to its
  *                                   image (or to a loop device over it, for Mender's client)
  *   DIR/booted                      the partition number that "runs"
- *   DIR/uboot.env, fw_env.config    the U-Boot environment (mkenvimage), redundant if asked
+ *   DIR/uboot.env, fw_env.config    the U-Boot environment (mkenvimage), redundant if asked,
+ *   or DIR/grubenv/                 GRUB's, as grub-mender-grubenv keeps it (bootenv.ts)
  *   DIR/etc/mender/mender.conf      configuration; DIR/etc/mender/artifact_info; DIR/etc/mender/scripts
  *   DIR/data/device_type            the data directory (--data)
  *   DIR/modules                     Update Modules directory
  *
  * Needs root (mknod) and Debian's e2fsprogs, u-boot-tools and libubootenv-tool.
  */
+import { type Bootloader, createBootEnv } from "./bootenv.ts";
 import { run, sh } from "./exec.ts";
+
+export { envDump, envSet } from "./bootenv.ts";
 
 export interface DeviceOptions {
   deviceType?: string;
@@ -30,6 +34,8 @@ export interface DeviceOptions {
   redundantEnv?: boolean;
   /** Extra mender.conf keys. */
   config?: Record<string, unknown>;
+  /** U-Boot (the default) or GRUB. */
+  bootloader?: Bootloader;
 }
 
 export interface Device {
@@ -38,9 +44,8 @@ export interface Device {
   data: string;
   deviceType: string;
   loopDevices: boolean;
+  bootloader: Bootloader;
 }
-
-const ENV_SIZE = 0x4000;
 
 export function slotImage(dir: string, part: number): string {
   return `${dir}/${part === 2 ? "part_a" : "part_b"}.img`;
@@ -107,6 +112,7 @@ export async function makeDevice(dir: string, options: DeviceOptions = {}): Prom
     data: `${dir}/data`,
     deviceType,
     loopDevices: options.loopDevices ?? false,
+    bootloader: options.bootloader ?? "uboot",
   };
 
   for (const [part, slot] of [[2, "A"], [3, "B"]] as const) {
@@ -122,33 +128,13 @@ export async function makeDevice(dir: string, options: DeviceOptions = {}): Prom
   await Deno.writeTextFile(`${dir}/booted`, "2\n");
   await linkSlots(device);
 
-  await Deno.writeTextFile(
-    `${dir}/uboot.env.txt`,
-    "mender_boot_part=2\nmender_boot_part_hex=2\nupgrade_available=0\nbootcount=0\nbootlimit=1\n",
-  );
-  const redundant = options.redundantEnv ?? false;
-  await sh([
-    "mkenvimage",
-    ...(redundant ? ["-r"] : []),
-    "-s",
-    String(ENV_SIZE),
-    "-o",
-    `${dir}/uboot.env`,
-    `${dir}/uboot.env.txt`,
-  ]);
-  let envConfig = `${dir}/uboot.env 0x0 0x${ENV_SIZE.toString(16)}\n`;
-  if (redundant) {
-    await Deno.copyFile(`${dir}/uboot.env`, `${dir}/uboot2.env`);
-    envConfig += `${dir}/uboot2.env 0x0 0x${ENV_SIZE.toString(16)}\n`;
-  }
-  await Deno.writeTextFile(`${dir}/fw_env.config`, envConfig);
+  const bootConfig = await createBootEnv(device, options.redundantEnv);
 
   const config = {
     RootfsPartA: `${dir}/dev/mmcblk0p2`,
     RootfsPartB: `${dir}/dev/mmcblk0p3`,
     DeviceTypeFile: `${dir}/data/device_type`,
-    Bootloader: "uboot",
-    FwEnvConfig: `${dir}/fw_env.config`,
+    ...bootConfig,
     ScriptsDir: `${dir}/etc/mender/scripts`,
     ModulesDir: `${dir}/modules`,
     ArtifactInfoFile: `${dir}/etc/mender/artifact_info`,
@@ -162,18 +148,6 @@ export async function makeDevice(dir: string, options: DeviceOptions = {}): Prom
   );
   await Deno.writeTextFile(`${dir}/data/device_type`, `device_type=${deviceType}\n`);
   return device;
-}
-
-export async function envDump(device: Device): Promise<Record<string, string>> {
-  const out = await sh(["fw_printenv", "-c", `${device.dir}/fw_env.config`]);
-  return Object.fromEntries(
-    out.trim().split("\n").map((l) => [l.slice(0, l.indexOf("=")), l.slice(l.indexOf("=") + 1)]),
-  );
-}
-
-export async function envSet(device: Device, vars: Record<string, string>): Promise<void> {
-  const script = Object.entries(vars).map(([k, v]) => `${k}=${v}\n`).join("");
-  await sh(["fw_setenv", "-c", `${device.dir}/fw_env.config`, "-s", "-"], { stdin: script });
 }
 
 /** The text of a file inside a slot's ext4 image (debugfs, no mount needed). */
