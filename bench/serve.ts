@@ -104,10 +104,13 @@ async function wrk(url: string, connections: number, seconds: number): Promise<n
   return Number(match[1]) * scale[match[2]];
 }
 
-async function waitFor(url: string, check: (body: string) => boolean, ms = 120_000) {
-  const deadline = Date.now() + ms;
+/** Polls `url` until `check` accepts its body (for HEAD: its status). */
+async function waitFor(url: string, check: (body: string) => boolean, method = "GET") {
+  const deadline = Date.now() + 120_000;
   while (Date.now() < deadline) {
-    const body = await fetch(url).then((r) => r.text()).catch(() => "");
+    const body = await fetch(url, { method })
+      .then(async (r) => method === "HEAD" ? String(r.status) : await r.text())
+      .catch(() => "");
     if (check(body)) return;
     await new Promise((r) => setTimeout(r, 200));
   }
@@ -173,7 +176,7 @@ http {
   });
   try {
     await waitFor(`http://127.0.0.1:${otaPort}/artifacts`, (b) => b.includes('"valid":true'));
-    await waitFor(`http://127.0.0.1:${nginxPort}/release-2.mender`, (b) => b.length > 0);
+    await waitFor(`http://127.0.0.1:${nginxPort}/release-2.mender`, (b) => b === "200", "HEAD");
     const results: Result[] = [];
     for (const connections of [1, 8, 64]) {
       const otaRuns: number[] = [];
