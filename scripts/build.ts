@@ -44,7 +44,8 @@ for (const [target, outfile] of Object.entries(targets)) {
   const started = performance.now();
   const result = await Bun.build({
     entrypoints: ["bin/ota.ts"],
-    compile: { target: `bun-${target}`, outfile },
+    // --smol: a smaller heap, collected more often; memory must stay flat on small devices
+    compile: { target: `bun-${target}`, outfile, execArgv: ["--smol"] },
     minify: true,
     bytecode: true,
     format: "esm",

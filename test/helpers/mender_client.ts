@@ -148,6 +148,19 @@ export async function runMender(
   options: { env?: Record<string, string>; logLevel?: string } = {},
 ): Promise<RunResult> {
   if (device.rootfs) await ensureLoops(device);
+  const { cmd, env } = menderCommand(device, args, options);
+  return await run(cmd, { env });
+}
+
+/**
+ * The command line and environment that run the real client on the device (in its own
+ * mount namespace), for callers that run it themselves (benchmarks time it).
+ */
+export function menderCommand(
+  device: MenderDevice,
+  args: string[],
+  options: { env?: Record<string, string>; logLevel?: string } = {},
+): { cmd: string[]; env: Record<string, string> } {
   const mounts = [
     `mount --bind "$DEVDIR/etc/mender" /etc/mender`,
     `mount --bind "$DEVDIR/modules" ${HOST_MODULES}`,
@@ -156,7 +169,7 @@ export async function runMender(
       ? [`mount --bind "$DEVDIR/dev" "$DEVDIR/dev"`, `mount -o remount,bind,nodev "$DEVDIR/dev"`]
       : []),
   ];
-  return await run([
+  const cmd = [
     "unshare",
     "--mount",
     "--propagation",
@@ -177,14 +190,15 @@ export async function runMender(
     "--data",
     device.dataDir,
     ...args,
-  ], {
-    env: {
-      ...device.env,
-      ...options.env,
-      PATH: `${device.dir}/bin:${Deno.env.get("PATH") ?? "/usr/sbin:/usr/bin:/sbin:/bin"}`,
-      DEVDIR: device.dir,
-    },
-  });
+  ];
+  const env = {
+    ...Deno.env.toObject(),
+    ...device.env,
+    ...options.env,
+    PATH: `${device.dir}/bin:${Deno.env.get("PATH") ?? "/usr/sbin:/usr/bin:/sbin:/bin"}`,
+    DEVDIR: device.dir,
+  };
+  return { cmd, env };
 }
 
 /**
@@ -397,7 +411,7 @@ async function loopsOf(image: string): Promise<string[]> {
 }
 
 /** Points mmcblk0p2/p3 at the running slot's node and the idle slot's loop device. */
-async function ensureLoops(device: MenderDevice) {
+export async function ensureLoops(device: MenderDevice) {
   const { dir } = device;
   const node = `${dir}/dev/rootfs-node`;
   try {
