@@ -297,25 +297,22 @@ async function fleet(
       seedDir,
     ]);
     procs.push(seed);
-    await waitFor(`http://${lan.address(0)}:8080/artifacts`, (b) => b.includes('"valid":true'))
-      .catch(async () => {
-        // The seed lives in a namespace: ask from inside it.
-        const deadline = Date.now() + 120_000;
-        while (Date.now() < deadline) {
-          const out = await sh([
-            "ip",
-            "netns",
-            "exec",
-            lan.ns[0],
-            "curl",
-            "-s",
-            `http://${lan.address(0)}:8080/artifacts`,
-          ], true);
-          if (out.includes('"valid":true')) return;
-          await new Promise((r) => setTimeout(r, 200));
-        }
-        throw new Error("the seed never listed the artifact");
-      });
+    // The seed lives in a namespace: ask from inside it.
+    const deadline = Date.now() + 120_000;
+    for (;;) {
+      const out = await sh([
+        "ip",
+        "netns",
+        "exec",
+        lan.ns[0],
+        "curl",
+        "-s",
+        `http://${lan.address(0)}:8080/artifacts`,
+      ], true);
+      if (out.includes('"valid":true')) break;
+      if (Date.now() > deadline) throw new Error("the seed never listed the artifact");
+      await new Promise((r) => setTimeout(r, 200));
+    }
     const dirs = Array.from({ length: devices }, (_, i) => `${work}/device-${i + 1}-${reserve}`);
     for (const [i, dir] of dirs.entries()) {
       await Deno.mkdir(dir, { recursive: true });

@@ -19,6 +19,7 @@ import { readToken } from "./serve.ts";
 interface PeerOptions {
   deviceType?: string;
   deviceTypeFile?: string;
+  data: string;
   peer?: string[];
   wait: string;
   token?: string;
@@ -30,7 +31,12 @@ interface PeerOptions {
 function withPeerOptions(command: Command): Command {
   return command
     .option("--device-type <type>", "this device's type (default: from the device_type file)")
-    .option("--device-type-file <file>", "Mender's device_type file", "/var/lib/mender/device_type")
+    .option(
+      "-d, --data <dir>",
+      "data directory: the device store (what is installed)",
+      "/var/lib/mender",
+    )
+    .option("--device-type-file <file>", "Mender's device_type file (default: DATA/device_type)")
     .option("--peer <url>", "also ask this server, e.g. http://10.0.0.1:8080 (repeatable)", collect)
     .option("--wait <seconds>", "listen this long for mDNS answers (0: only --peer)", "2")
     .option("--token <token>", "token the servers require (ota serve --token)")
@@ -56,7 +62,8 @@ async function discover(o: PeerOptions): Promise<{ device: DeviceIdentity; peers
   }
   const device = await deviceForPeers({
     deviceType: o.deviceType,
-    deviceTypeFile: o.deviceTypeFile,
+    deviceTypeFile: o.deviceTypeFile ?? `${o.data}/device_type`,
+    dataDir: o.data,
   });
   const peers = await findPeers(findOptions(o));
   if (peers.length === 0) {
@@ -134,8 +141,8 @@ export function peersCommand(progressMode: () => ProgressMode): Command {
       "after",
       `
 Servers announce themselves with mDNS (_ota._tcp); each is asked for its list of verified
-artifacts, and every artifact is checked against this device's type (and, with the
-device store, what it provides). A peer is never trusted: what is fetched is verified again.
+artifacts, and every artifact is checked against this device's type and what it provides
+(the device store in --data). A peer is never trusted: what is fetched is verified again.
 
 Examples:
   ota peers                                         what the network offers this device

@@ -1,11 +1,12 @@
 /**
- * What this device is, for choosing among artifacts that peers offer. The device type comes
- * from Mender's device_type file (`device_type=<type>`) or a flag. Provides are empty until
- * the install engine's store exists; `deviceForPeers` is the one function to point at it.
+ * What this device is, for choosing among artifacts that peers offer: the device type from
+ * Mender's device_type file (`device_type=<type>`) or a flag, and what it provides from the
+ * device store in the data directory (empty on a device ota never updated).
  */
 import { readFile } from "node:fs/promises";
 import { fail } from "../errors.ts";
 import type { DeviceIdentity, Provides } from "../device/provides.ts";
+import { loadStore } from "../device/store.ts";
 
 export const DEFAULT_DEVICE_TYPE_FILE = "/var/lib/mender/device_type";
 
@@ -21,12 +22,23 @@ export function parseDeviceTypeFile(text: string, path: string): string {
 export interface DeviceSource {
   deviceType?: string;
   deviceTypeFile?: string;
-  /** What the device has installed; from the device store once it exists. */
+  /** What the device has installed, if known already. */
   provides?: Provides;
+  /** The data directory holding the device store; read when `provides` is not given. */
+  dataDir?: string;
+}
+
+async function storedProvides(dataDir: string): Promise<Provides> {
+  const store = await loadStore(dataDir);
+  const provides: Provides = { ...store.provides };
+  if (store.artifactName) provides.artifact_name = store.artifactName;
+  if (store.artifactGroup) provides.artifact_group = store.artifactGroup;
+  return provides;
 }
 
 export async function deviceForPeers(source: DeviceSource): Promise<DeviceIdentity> {
-  const provides = source.provides ?? {};
+  const provides = source.provides ??
+    (source.dataDir ? await storedProvides(source.dataDir) : {});
   if (source.deviceType) return { deviceType: source.deviceType, provides };
   const path = source.deviceTypeFile ?? DEFAULT_DEVICE_TYPE_FILE;
   let text: string;
