@@ -17,6 +17,8 @@ PACKAGES=(
   iproute2 time curl
   # bench/serve.ts: nginx is the reference server, wrk loads both (tc for the LAN is iproute2)
   nginx wrk
+  # test/peers: dig asks an ota server's mDNS responder directly, as any DNS tool would
+  bind9-dnsutils
   # DFU tests: a QEMU guest (kernel fetched by test/dfu/build_guest.sh with apt-get download)
   # with busybox, the real dfu-util, and the virtual board compiled statically
   qemu-system-x86 busybox-static cpio dfu-util gcc libc6-dev

@@ -104,6 +104,21 @@ Deno.test("discovery with mDNS, what fits, and a fetch that survives its server 
     assertMatch(text.stdout, /no\s+for-other-board.*board-b/);
     assertMatch(text.stdout, /1 invalid/);
 
+    // A plain DNS tool asking one server directly gets a unicast answer (RFC 6762 §6.7).
+    const dig = await output(spawn([
+      ...lan.exec(3),
+      "dig",
+      "+short",
+      "+time=2",
+      "+tries=2",
+      "-p",
+      "5353",
+      `@${lan.address(1)}`,
+      "_ota._tcp.local",
+      "PTR",
+    ]));
+    assertMatch(dig.stdout, /seed-one.*\._ota\._tcp\.local\./);
+
     // Fetch, and kill whichever seed is sending once a quarter has arrived.
     const out = `${work}/h3`;
     await Deno.mkdir(out);
