@@ -18,24 +18,29 @@ function row(entry: ListedFile): string {
   const file = escape(entry.file);
   const sha = `<code title="${entry.sha256}">${entry.sha256.slice(0, 12)}</code>`;
   if (!entry.valid) {
-    return `<tr class="bad"><td>${file}</td><td colspan="4">invalid: ${
+    return `<tr class="bad"><td class="n">${file}</td><td colspan="4">invalid: ${
       escape(entry.error?.message ?? "unreadable")
     } <code>${escape(entry.error?.code ?? "")}</code></td><td>${
       size(entry.size)
     }</td><td>${sha}</td></tr>`;
   }
   const a = entry.artifact!;
-  const provides = Object.entries(a.provides).map(([k, v]) => `${escape(k)}=${escape(v)}`);
+  // Checksums make long values: show the start, the whole value on hover.
+  const value = (v: string) =>
+    v.length > 24 ? `<span title="${escape(v)}">${escape(v.slice(0, 16))}…</span>` : escape(v);
+  const provides = Object.entries(a.provides).map(([k, v]) => `${escape(k)}=${value(v)}`);
   const depends = Object.entries(a.depends).map(([k, v]) =>
     `${escape(k)}=${v.map(escape).join("|")}`
   );
-  return `<tr><td><a href="${escape(entry.url)}">${file}</a></td><td>${escape(a.name)}</td><td>${
-    a.deviceTypes.map(escape).join(", ")
-  }</td><td>${a.payloadTypes.map((t) => escape(t ?? "(empty)")).join(", ")}</td><td>${
+  return `<tr><td class="n"><a href="${escape(entry.url)}">${file}</a></td><td class="n">${
+    escape(a.name)
+  }</td><td>${a.deviceTypes.map(escape).join(", ")}</td><td>${
+    a.payloadTypes.map((t) => escape(t ?? "(empty)")).join(", ")
+  }</td><td>${
     a.signatureVerified ? "signed, verified" : a.signed ? "signed" : "unsigned"
   }<br><small>${provides.join("<br>")}${depends.length ? "<br>needs " : ""}${
     depends.join("<br>")
-  }</small></td><td>${size(entry.size)}</td><td>${sha}</td></tr>`;
+  }</small></td><td class="n">${size(entry.size)}</td><td>${sha}</td></tr>`;
 }
 
 export function renderPage(listing: Listing): string {
@@ -49,7 +54,7 @@ export function renderPage(listing: Listing): string {
 <style>
 body{font:15px system-ui,sans-serif;margin:2em;color:#222}
 table{border-collapse:collapse;width:100%}td,th{border-bottom:1px solid #ddd;padding:.4em;text-align:left;vertical-align:top}
-tr.bad td{color:#a00}code{font-size:90%}small{color:#555}
+tr.bad td{color:#a00}code{font-size:90%}small{color:#555}td.n{white-space:nowrap}
 </style></head><body>
 <h1>Artifacts on ${escape(listing.server.name)}</h1>
 ${pending}
