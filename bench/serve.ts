@@ -17,19 +17,42 @@ import { fileURLToPath } from "node:url";
 const ROOT = fileURLToPath(new URL("../", import.meta.url)).replace(/\/$/, "");
 const BINARY = `${ROOT}/dist/ota`;
 
+/** One row, in the shape of the bench kit's rows (bench/lib.ts), so `deno task bench` runs it. */
 interface Result {
   case: string;
-  unit: string;
   ota: number;
   reference: number | null;
-  /** ota / reference for throughput; reference / ota for times (higher is better). */
+  /** ota / reference: above 1 is better for MiB/s, below 1 is better for seconds. */
   ratio: number | null;
-  peakMemoryMiB: { ota: number; reference: number | null };
+  unit: string;
+  peakMiB: { ota: number | null; reference: number | null };
+  memoryRatio: number | null;
+  note?: string;
 }
 
-function flag(name: string, fallback: number): number {
-  const at = Deno.args.indexOf(`--${name}`);
-  return at >= 0 ? Number(Deno.args[at + 1]) : fallback;
+function result(
+  name: string,
+  unit: string,
+  ota: number,
+  reference: number,
+  peak: { ota: number; reference: number },
+  note?: string,
+): Result {
+  return {
+    case: name,
+    ota,
+    reference,
+    ratio: ota / reference,
+    unit,
+    peakMiB: peak,
+    memoryRatio: peak.ota / peak.reference,
+    note,
+  };
+}
+
+function flag(args: string[], name: string, fallback: number): number {
+  const at = args.indexOf(`--${name}`);
+  return at >= 0 ? Number(args[at + 1]) : fallback;
 }
 
 async function sh(cmd: string[], quiet = false): Promise<string> {
@@ -199,14 +222,16 @@ http {
       }
       const ota = median(otaRuns);
       const reference = median(refRuns);
-      results.push({
-        case: `${connections} parallel download${connections > 1 ? "s" : ""}`,
-        unit: "MiB/s",
-        ota,
-        reference,
-        ratio: ota / reference,
-        peakMemoryMiB: { ota: otaPeak, reference: refPeak },
-      });
+      results.push(
+        result(
+          `${connections} parallel download${connections > 1 ? "s" : ""}`,
+          "MiB/s",
+          ota,
+          reference,
+          { ota: otaPeak, reference: refPeak },
+          "1 GiB artifact, wrk on 127.0.0.1; reference: nginx",
+        ),
+      );
     }
     return results;
   } finally {
@@ -369,46 +394,58 @@ async function lanCase(artifact: string, work: string, sizeMiB: number): Promise
   try {
     const without = await fleet(lan, seedDir, 8, false, work);
     const withReserve = await fleet(lan, seedDir, 8, true, work);
-    return {
-      case: "8 devices from one seed (400 Mbit/s uplinks), seconds",
-      unit: "s (ota: with re-serving, reference: seed only)",
-      ota: withReserve.seconds,
-      reference: without.seconds,
-      ratio: without.seconds / withReserve.seconds,
-      peakMemoryMiB: { ota: withReserve.seedPeakMiB, reference: without.seedPeakMiB },
-    };
+    return result(
+      "8 devices from one seed (400 Mbit/s links)",
+      "s",
+      withReserve.seconds,
+      without.seconds,
+      { ota: withReserve.seedPeakMiB, reference: without.seedPeakMiB },
+      "ota: finished devices re-serve (seed takes 2 at a time); reference: all from the seed",
+    );
   } finally {
     await lan.close();
   }
 }
 
-export async function runServeBench(): Promise<Result[]> {
-  const sizeMiB = flag("size-mib", 1024);
-  const seconds = flag("seconds", 8);
-  const runs = flag("runs", 3);
-  const work = await Deno.makeTempDir({ prefix: "ota-bench-serve-" });
+export async function runServeBench(
+  args: string[],
+  runs: number,
+  workDir?: string,
+): Promise<Result[]> {
+  const sizeMiB = flag(args, "size-mib", 1024);
+  const seconds = flag(args, "seconds", 8);
+  const work = await Deno.makeTempDir({ prefix: "ota-bench-serve-", dir: workDir });
   try {
     const dir = `${work}/srv`;
     await Deno.mkdir(dir);
     const artifact = await makeArtifact(dir, sizeMiB);
     const results = await loopbackCases(dir, seconds, runs);
-    if (!Deno.args.includes("--no-lan")) results.push(await lanCase(artifact, work, sizeMiB));
+    if (!args.includes("--no-lan")) results.push(await lanCase(artifact, work, sizeMiB));
     return results;
   } finally {
     await Deno.remove(work, { recursive: true }).catch(() => {});
   }
 }
 
+/** For `deno task bench serve` (bench/main.ts). */
+export const bench = {
+  name: "serve",
+  description: "ota serve vs nginx: 1, 8, 64 parallel downloads; 8 devices with re-serving",
+  run: (o: { runs: number; work: string; args: string[] }) => runServeBench(o.args, o.runs, o.work),
+};
+
 function print(results: Result[]): void {
-  const rows = [["case", "ota", "reference", "ratio", "peak MiB ota", "peak MiB ref"]];
+  const rows = [["case", "unit", "ota", "reference", "ratio", "peak MiB ota", "peak MiB ref"]];
+  const n = (v: number | null, digits = 1) => v === null ? "-" : v.toFixed(digits);
   for (const r of results) {
     rows.push([
       r.case,
-      `${r.ota.toFixed(1)} ${r.unit.split(" ")[0]}`,
-      r.reference === null ? "-" : `${r.reference.toFixed(1)}`,
-      r.ratio === null ? "-" : `${r.ratio.toFixed(2)}x`,
-      r.peakMemoryMiB.ota.toFixed(0),
-      r.peakMemoryMiB.reference === null ? "-" : r.peakMemoryMiB.reference.toFixed(0),
+      r.unit,
+      n(r.ota),
+      n(r.reference),
+      `${n(r.ratio, 2)}x`,
+      n(r.peakMiB.ota, 0),
+      n(r.peakMiB.reference, 0),
     ]);
   }
   const widths = rows[0].map((_, i) => Math.max(...rows.map((r) => r[i].length)));
@@ -416,17 +453,9 @@ function print(results: Result[]): void {
 }
 
 if (import.meta.main) {
-  const results = await runServeBench();
+  const results = await runServeBench(Deno.args, flag(Deno.args, "runs", 3));
   print(results);
   mkdirSync(`${ROOT}/bench/results`, { recursive: true });
-  writeFileSync(
-    `${ROOT}/bench/results/serve.json`,
-    `${
-      JSON.stringify(
-        { date: new Date().toISOString(), reference: "nginx (Debian), wrk", results },
-        null,
-        2,
-      )
-    }\n`,
-  );
+  const doc = { bench: "serve", date: new Date().toISOString(), rows: results };
+  writeFileSync(`${ROOT}/bench/results/serve.json`, `${JSON.stringify(doc, null, 2)}\n`);
 }
