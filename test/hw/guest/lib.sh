@@ -138,11 +138,51 @@ hw_poweroff() {
 }
 
 hw_mount_usb() {
-  local tries=0
+  local tries=0 module
+  while read -r module; do
+    insmod "/lib/modules/usb/$module" 2>/dev/null
+  done < /lib/modules/usb/load.order
   while [ ! -b /dev/sda1 ] && [ $tries -lt 100 ]; do
     sleep 0.1
     tries=$((tries + 1))
   done
   mkdir -p /mnt/usb
   mount -t vfat -o ro /dev/sda1 /mnt/usb && hw_say "usb mounted"
+}
+
+# ota with the hooked configuration (tool wrappers, device state scripts), for power cuts:
+# hw_ota ID ARGS... ; with HW_WRITE_CUT="BYTES NAME" set, the install is stopped and cut
+# once it has written BYTES.
+hw_ota() {
+  local id=$1 cmd=$2 pid rc t0 t1
+  shift 2
+  t0=$(cut -d' ' -f1 /proc/uptime)
+  ota "$cmd" -c /usr/lib/hw/ota-hooks.conf "$@" > /tmp/hw_out 2> /tmp/hw_err &
+  pid=$!
+  if [ -n "$HW_WRITE_CUT" ]; then
+    # shellcheck disable=SC2086
+    hw_watch_write "$pid" $HW_WRITE_CUT
+  fi
+  wait "$pid"
+  rc=$?
+  t1=$(cut -d' ' -f1 /proc/uptime)
+  hw_say "run id=$id rc=$rc s=$(echo "$t1 $t0" | awk '{print $1 - $2}') out=$(hw_b64 /tmp/hw_out) err=$(hw_b64 /tmp/hw_err)"
+  return $rc
+}
+
+# One bootloader variable, as the bootloader will read it (GRUB: the copy its script loads).
+hw_getenv() {
+  if [ "$HW_BOOTLOADER" = uboot ]; then
+    fw_printenv -n "$1" 2>/dev/null
+  else
+    local copy=1
+    grub-editenv "$HW_GRUBENV_DIR/mender_grubenv2/lock" list | grep -q '^editing=0$' || copy=1
+    grub-editenv "$HW_GRUBENV_DIR/mender_grubenv1/lock" list | grep -q '^editing=0$' || copy=2
+    grub-editenv "$HW_GRUBENV_DIR/mender_grubenv$copy/env" list | sed -n "s/^$1=//p"
+  fi
+}
+
+# True when this boot is the trial of an update: the new system runs and awaits a commit.
+hw_is_trial() {
+  [ "$(hw_getenv upgrade_available)" = 1 ] && [ "$(hw_getenv mender_boot_part)" = "$(hw_mounted_part)" ]
 }

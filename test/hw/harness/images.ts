@@ -67,6 +67,7 @@ async function build(bootloader: Bootloader, ota: string, dir: string): Promise<
       ota,
       deviceType,
       brokenKernel: name === "broken-kernel",
+      withoutOta: name === "panic" || name === "broken-kernel",
     }, tree);
     await makeExt4(tree, `${dir}/${name}.ext4`, name);
     await Deno.remove(tree, { recursive: true });

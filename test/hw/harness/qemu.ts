@@ -13,6 +13,8 @@ export interface MachineSpec {
 }
 
 export interface HwLine {
+  /** Milliseconds since power-on when the host read the line. */
+  t: number;
   tag: string;
   /** key=value words after the tag; the rest as text. */
   fields: Record<string, string>;
@@ -94,7 +96,7 @@ export function parseHwLine(line: string): HwLine | undefined {
     const eq = word.indexOf("=");
     if (eq > 0) fields[word.slice(0, eq)] = word.slice(eq + 1);
   }
-  return { tag, fields, text };
+  return { t: 0, tag, fields, text };
 }
 
 export async function powerOn(spec: MachineSpec, options: PowerOnOptions = {}): Promise<PowerOn> {
@@ -128,6 +130,7 @@ export async function powerOn(spec: MachineSpec, options: PowerOnOptions = {}): 
         console += line + "\n";
         const parsed = parseHwLine(line);
         if (!parsed) continue;
+        parsed.t = Math.round(performance.now() - started);
         hw.push(parsed);
         if (
           parsed.tag === "cut" && !killed && options.cut && parsed.text === `cut ${options.cut}`

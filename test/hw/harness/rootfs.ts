@@ -119,6 +119,8 @@ export interface ReleaseSpec {
   deviceType: string;
   /** A release whose kernel file is cut short: U-Boot/GRUB fail to boot it. */
   brokenKernel?: boolean;
+  /** Leave the ota binary out (releases that never reach userspace stay small). */
+  withoutOta?: boolean;
 }
 
 function otaConfig(bootloader: Bootloader, hooks: boolean): string {
@@ -173,7 +175,7 @@ export async function buildRootfsTree(spec: ReleaseSpec, dir: string): Promise<v
   await Deno.symlink("/data/mender", `${dir}/var/lib/mender`);
   await installHostBinaries(dir, [
     ...HOST_TOOLS.map((t) => [t, t] as [string, string]),
-    [spec.ota, "/usr/bin/ota"],
+    ...(spec.withoutOta ? [] : [[spec.ota, "/usr/bin/ota"] as [string, string]]),
   ]);
   await Deno.remove(`${dir}/sbin/init`).catch(() => {});
   await copyFile(`${HW_DIR}/guest/rootfs_init.sh`, `${dir}/bin/init`, 0o755);
@@ -204,6 +206,12 @@ export async function buildRootfsTree(spec: ReleaseSpec, dir: string): Promise<v
       "",
     ].join("\n"),
   );
+  await Deno.mkdir(`${dir}/lib/modules/usb`, { recursive: true });
+  const usb = spec.kernel.usbModules.map((m) => m.split("/").pop()!);
+  for (const [i, name] of usb.entries()) {
+    await Deno.copyFile(spec.kernel.usbModules[i], `${dir}/lib/modules/usb/${name}`);
+  }
+  await Deno.writeTextFile(`${dir}/lib/modules/usb/load.order`, usb.join("\n") + "\n");
   await Deno.copyFile(spec.kernel.vmlinuz, `${dir}/boot/vmlinuz`);
   if (spec.brokenKernel) await Deno.truncate(`${dir}/boot/vmlinuz`, 64 * 1024);
   await Deno.copyFile(spec.initramfs, `${dir}/boot/initrd.img`);
