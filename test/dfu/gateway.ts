@@ -63,11 +63,14 @@ export async function setupGateway(guest: Guest): Promise<void> {
   );
   guest.put("gw/device_type", `device_type=${DEVICE_TYPE}\n`);
   guest.put("gw/artifact_info", "artifact_name=gateway-factory\n");
-  await guest.sh("chmod 755 /share/gw/modules/dfu && mkdir -p /var/lib/ota-gw");
+  await guest.sh("chmod 755 /share/gw/modules/dfu && mkdir -p /var/lib/ota-gw /var/lib/ota-gw2");
 }
 
-/** `ota <command>` on the gateway, with the test's configuration and data directory. */
-export function otaCommand(command: string, env = ""): string {
+/**
+ * `ota <command>` on the gateway, with the test's configuration and a data directory
+ * (two directories let two updates on two boards run at the same time).
+ */
+export function otaCommand(command: string, env = "", data = "/var/lib/ota-gw"): string {
   return `${env} ota ${command} --config /share/gw/mender.conf ` +
-    `--fallback-config /share/gw/none.conf --data /var/lib/ota-gw`;
+    `--fallback-config /share/gw/none.conf --data ${data}`;
 }

@@ -2,6 +2,7 @@
 # PID 1 of the DFU test guest: mounts the basics, loads the USB gadget stack, mounts the
 # host's share (virtio-9p) and then runs the commands the host drops into /share/cmd:
 # N.sh runs with its output in N.out / N.err and its exit code in N.rc (written last).
+# Commands run concurrently, so a test can drive two boards at once.
 /bin/busybox --install -s /bin
 export PATH=/usr/bin:/bin:/sbin
 mount -t proc proc /proc
@@ -27,9 +28,11 @@ while :; do
     [ -e "$f" ] || continue
     n=${f%.sh}
     mv "$f" "$n.run"
-    (cd / && sh "/share/cmd/$n.run" >"/share/cmd/$n.out" 2>"/share/cmd/$n.err" </dev/null)
-    echo $? >"$n.rc.tmp"
-    mv "$n.rc.tmp" "$n.rc"
+    (
+      cd / && sh "/share/cmd/$n.run" >"/share/cmd/$n.out" 2>"/share/cmd/$n.err" </dev/null
+      echo $? >"/share/cmd/$n.rc.tmp"
+      mv "/share/cmd/$n.rc.tmp" "/share/cmd/$n.rc"
+    ) &
   done
   [ -e /share/cmd/poweroff ] && break
   sleep 0.05
