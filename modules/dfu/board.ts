@@ -111,7 +111,11 @@ export function boardOps(
       if (found.iface.mode === "dfu") return found;
       log(`detaching the board from its application (running "${found.iface.name}")`);
       // dfu-util exits 74 when the board drops off before it answers: that is the detach.
-      await dfu.call("detach", ["-e", ...selectArgs(board, found.iface)], (_o, c) => c <= 74);
+      await dfu.call(
+        "detach",
+        ["-e", ...selectArgs(board, found.iface)],
+        (_o, c) => c === 0 || c === 74,
+      );
       const back = await waitFor("dfu");
       if (!back) {
         fail(

@@ -56,6 +56,17 @@ Deno.test({
     assertEquals(result.code, 0, result.stderr);
     assertMatch(result.stdout, /Installed, but not committed/);
     expectBoard("a", v2, "2.0.0");
+    // The states a managed client runs next (standalone installs skip them).
+    const tree = "/var/lib/ota-gw/modules/v3/payloads/0000/tree";
+    for (const state of ["ArtifactReboot", "ArtifactVerifyReboot"]) {
+      const step = await guest.exec(`cd ${tree} && /share/gw/modules/dfu ${state} ${tree}`);
+      assertEquals(step.code, 0, `${state}: ${step.stderr}`);
+    }
+    assertMatch(
+      (await guest.exec(`/share/gw/modules/dfu NeedsArtifactReboot ${tree}`)).stdout,
+      /^Yes\n$/,
+    );
+    expectBoard("a", v2, "2.0.0");
     const commit = await guest.exec(otaCommand("commit"));
     assertEquals(commit.code, 0, commit.stderr);
     assertMatch(await provides(), /^dfu\.board\.version=2\.0\.0$/m);
@@ -136,7 +147,8 @@ Deno.test({
     const ok = await writeArtifact(guest, {
       name: "stm32-v2",
       firmware: v2,
-      meta: meta({}),
+      // Checked by reading the flash back (DfuSe upload) rather than by the name.
+      meta: meta({ verify: "upload" }),
       target: "stm32",
       version: "2.0.0",
     });
@@ -170,6 +182,37 @@ Deno.test({
     expectBoard2("s", v2, "2.0.0");
     await guest.stopBoard("s");
   })().then(() => undefined, (error: unknown) => error);
+
+  // Then, on the same bus, a board without DFU upload (its own product id, so that the
+  // first board's cases still find exactly one board).
+  const noUploadCase = dfuseCase.then(async () => {
+    const n = { name: "n", port: 1, pid: 0x0ad2, noUpload: true, serial: "BOARD-N" };
+    await guest.startBoard({ ...n, flash: v1 });
+    const spec = (name: string, firmware: Uint8Array, version: string, extra = {}) => ({
+      name,
+      firmware,
+      meta: boardMeta({ target: "board-n", device: "1209:0ad2", ...extra }),
+      target: "board-n",
+      version,
+    });
+    const refused = await install2(await writeArtifact(guest, spec("n-v2", v2, "2.0.0")));
+    assertEquals(refused.code, 1, refused.stdout);
+    assertMatch(refused.stderr, /DFU_NO_BACKUP/);
+    expectBoard2("n", v1, "1.0.0");
+
+    const allowed = spec("n-v2-allowed", v2, "2.0.0", { allow_no_backup: true });
+    const first = await install2(await writeArtifact(guest, allowed));
+    assertEquals(first.code, 0, first.stderr);
+    assertEquals((await guest.exec(otaCommand("commit", "", data2))).code, 0);
+    expectBoard2("n", v2, "2.0.0");
+
+    const broken = spec("n-v3", makeFirmware("3.0.0", { corrupt: true }), "3.0.0");
+    const result = await install2(await writeArtifact(guest, broken));
+    assertEquals(result.code, 1, result.stdout);
+    assertMatch(result.stderr, /will roll back to the last installed image/);
+    expectBoard2("n", v2, "2.0.0");
+    await guest.stopBoard("n");
+  }).then(() => undefined, (error: unknown) => error);
 
   await t.step("the board vanishes mid-download: rolled back once it is back", async () => {
     guest.setFaults("a", ["vanish-after=8192:1500"]);
@@ -207,43 +250,6 @@ Deno.test({
     expectBoard("a", v2, "2.0.0");
   });
 
-  await t.step("no DFU upload: the last image ota installed is the way back", async () => {
-    await guest.stopBoard("a");
-    await guest.startBoard({ name: "a", noUpload: true });
-    const fresh = await writeArtifact(guest, {
-      name: "fresh-target",
-      firmware: v4,
-      meta: boardMeta({ target: "fresh" }),
-      target: "fresh",
-      version: "4.0.0",
-    });
-    const refused = await install(fresh);
-    assertEquals(refused.code, 1, refused.stdout);
-    assertMatch(refused.stderr, /DFU_NO_BACKUP/);
-    expectBoard("a", v2, "2.0.0");
-
-    const broken = await writeArtifact(guest, {
-      name: "dfu-fw-v3-again",
-      firmware: makeFirmware("3.0.0", { corrupt: true }),
-      meta: boardMeta(),
-      version: "3.0.0",
-    });
-    const result = await install(broken);
-    assertEquals(result.code, 1, result.stdout);
-    assertMatch(result.stderr, /will roll back to the last installed image/);
-    expectBoard("a", v2, "2.0.0");
-    await guest.stopBoard("a");
-    await guest.startBoard({ name: "a" });
-  });
-
-  await t.step(
-    "DfuSe board: flashed at its address; wrong address or too big refused",
-    async () => {
-      const error = await dfuseCase;
-      if (error) throw error;
-    },
-  );
-
   await t.step("the real Mender client 3.4 runs the same module unchanged", async () => {
     await guest.sh(`
       cp /share/gw/modules/dfu /usr/share/mender/modules/v3/dfu
@@ -277,5 +283,18 @@ Deno.test({
     assertEquals(failed.code, 1, failed.stdout);
     expectBoard("a", v5, "5.0.0");
     assertMatch((await mender("show-provides")).stdout, /^dfu\.board\.version=5\.0\.0$/m);
+  });
+
+  await t.step(
+    "DfuSe board: flashed at its address; wrong address or too big refused",
+    async () => {
+      const error = await dfuseCase;
+      if (error) throw error;
+    },
+  );
+
+  await t.step("no DFU upload: the last image ota installed is the way back", async () => {
+    const error = await noUploadCase;
+    if (error) throw error;
   });
 });
