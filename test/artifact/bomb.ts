@@ -9,6 +9,16 @@ import { compressed, craft, EOA, tarHeader } from "./craft.ts";
 
 const CHUNK = 64 * 1024 * 1024;
 
+const blocks = new Map<Compression, Promise<Uint8Array>>();
+
+/** 64 MiB of zeros, compressed once per compression (xz takes seconds). */
+function zeroBlock(compression: Compression): Promise<Uint8Array> {
+  if (!blocks.has(compression)) {
+    blocks.set(compression, compressed(new Uint8Array(CHUNK), compression));
+  }
+  return blocks.get(compression)!;
+}
+
 export interface BombOptions {
   /** The payload file's size as declared in the payload tar (defaults to `zeros`). */
   declared?: number;
@@ -29,7 +39,7 @@ export async function bombArtifact(
   options: BombOptions = {},
 ): Promise<Uint8Array> {
   if (zeros % CHUNK !== 0) throw new Error("bomb sizes are multiples of 64 MiB");
-  const block = await compressed(new Uint8Array(CHUNK), compression);
+  const block = await zeroBlock(compression);
   const parts = [
     await compressed(
       tarHeader({ name: "rootfs.img", size: options.declared ?? zeros }),
