@@ -11,7 +11,7 @@ import { type BootEnv, bootEnvFor } from "./bootloader/mod.ts";
 import type { DownloadContext, HandlerContext, PayloadHandler } from "./handler.ts";
 import { findSlots, partitionSize, type Slot } from "./partitions.ts";
 
-const WRITE_BLOCK = 4 * 1024 * 1024;
+const WRITE_BLOCK = 1024 * 1024;
 
 function origPartFile(ctx: HandlerContext): string {
   return `${ctx.paths.dataDir}/rootfs-image/orig-part`;
@@ -45,37 +45,36 @@ function checkCanary(env: Record<string, string>): void {
   }
 }
 
-/** Streams `source` into the partition, coalescing writes into large blocks, then fsyncs. */
+/**
+ * Streams the image into the partition through one reused block (large writes, no
+ * per-chunk garbage), then fsyncs. The block is refilled only after its write returned.
+ */
 async function writePartition(
   target: Slot,
   stream: ReadableStream<Uint8Array>,
   onBytes?: (n: number) => void,
 ): Promise<number> {
   const handle = await fs.open(target.path, "r+");
+  const block = new Uint8Array(WRITE_BLOCK);
+  let filled = 0;
+  let position = 0;
+  const flush = async () => {
+    if (!filled) return;
+    await writeFully(handle, block.subarray(0, filled), position);
+    position += filled;
+    filled = 0;
+    onBytes?.(position);
+  };
   try {
-    let position = 0;
-    let pending: Uint8Array[] = [];
-    let pendingBytes = 0;
-    const flush = async () => {
-      if (!pendingBytes) return;
-      const block = pending.length === 1 ? pending[0] : new Uint8Array(pendingBytes);
-      if (pending.length > 1) {
-        let at = 0;
-        for (const part of pending) {
-          block.set(part, at);
-          at += part.byteLength;
-        }
-      }
-      await writeFully(handle, block, position);
-      position += pendingBytes;
-      pending = [];
-      pendingBytes = 0;
-      onBytes?.(position);
-    };
     for await (const chunk of stream) {
-      pending.push(chunk);
-      pendingBytes += chunk.byteLength;
-      if (pendingBytes >= WRITE_BLOCK) await flush();
+      let offset = 0;
+      while (offset < chunk.byteLength) {
+        const n = Math.min(chunk.byteLength - offset, WRITE_BLOCK - filled);
+        block.set(chunk.subarray(offset, offset + n), filled);
+        filled += n;
+        offset += n;
+        if (filled === WRITE_BLOCK) await flush();
+      }
     }
     await flush();
     await handle.sync();
