@@ -22,6 +22,7 @@ import { rootfsHandler } from "../handlers/rootfs.ts";
 import type { Logger } from "../log.ts";
 import { parseVerifyKey, type VerifyKey } from "../artifact/signature.ts";
 import { type ScriptRunner, scriptRunner } from "./scripts.ts";
+import type { SourceOptions } from "./source.ts";
 
 export interface Engine {
   config: Config;
@@ -105,6 +106,27 @@ export async function handlerContext(engine: Engine, store: StoreData): Promise<
       artifactGroup: store.artifactGroup,
       deviceType: type,
     },
+  };
+}
+
+/** How sources are opened: Mender's retry count, ota's backoff cap and idle timeout, TLS trust. */
+export async function sourceOptions(engine: Engine): Promise<SourceOptions> {
+  const config = engine.config;
+  const ca = config.ServerCertificate
+    ? await fs.readFile(config.ServerCertificate, "utf8").catch(() => {
+      fail(
+        "CONFIG_INVALID",
+        `cannot read ServerCertificate ${config.ServerCertificate}; fix the path in the configuration`,
+      );
+    })
+    : undefined;
+  return {
+    log: engine.log,
+    retries: config.RetryDownloadCount,
+    maxIntervalMs: config.RetryDownloadMaxIntervalSeconds * 1000,
+    idleTimeoutMs: config.DownloadIdleTimeoutSeconds * 1000,
+    ca,
+    insecure: config.SkipVerify,
   };
 }
 

@@ -10,9 +10,8 @@ import { requireCompatible } from "../device/provides.ts";
 import { loadStore, pausedStates, type StoreData } from "../device/store.ts";
 import { ExitCode, fail, OtaError } from "../errors.ts";
 import { counting } from "../streams.ts";
-import { deviceIdentity, type Engine, persist, verifyKeys } from "./engine.ts";
+import { deviceIdentity, type Engine, persist, sourceOptions, verifyKeys } from "./engine.ts";
 import {
-  cleanupStep,
   commitStep,
   downloadFailed,
   enter,
@@ -72,18 +71,7 @@ export async function install(
   }
   const device = await deviceIdentity(engine, store);
   const keys = await verifyKeys(engine);
-  const opened = options.source ?? await openSource(uri, {
-    log: engine.log,
-    retries: engine.config.RetryDownloadCount,
-    maxIntervalMs: engine.config.RetryDownloadMaxIntervalSeconds * 1000,
-    idleTimeoutMs: engine.config.DownloadIdleTimeoutSeconds * 1000,
-    ca: engine.config.ServerCertificate
-      ? await import("node:fs/promises").then((fs) =>
-        fs.readFile(engine.config.ServerCertificate!, "utf8")
-      )
-      : undefined,
-    insecure: engine.config.SkipVerify,
-  });
+  const opened = options.source ?? await openSource(uri, await sourceOptions(engine));
   const source = options.wrapSource ? await options.wrapSource(opened) : opened;
   engine.log.info(
     `Installing artifact from ${source.name}${source.size ? ` (${source.size} bytes)` : ""}`,
@@ -254,5 +242,3 @@ export async function resume(engine: Engine, options: InstallOptions = {}): Prom
     throw error;
   }
 }
-
-export { cleanupStep };
