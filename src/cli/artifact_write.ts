@@ -252,6 +252,12 @@ Example:
 
   return write_.addHelpText(
     "after",
-    `\nCompressions: ${compressions.join(", ")} (lzma is accepted for xz).`,
+    `
+Examples:
+  ota artifact write rootfs-image -n release-2 -t my-board -f rootfs.ext4
+  ota artifact write module-image -T directory -n web-1 -t my-board -f update.tar -f dest_dir
+  ota artifact write bootstrap-artifact -n factory-1 -t my-board
+
+Compressions: ${compressions.join(", ")} (lzma is accepted for xz).`,
   );
 }
