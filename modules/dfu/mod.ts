@@ -22,6 +22,8 @@ const log = moduleLog("dfu");
 /** Runs one state of the module in the file tree `tree`; returns the exit code. */
 export async function run(state: string, tree: string): Promise<number> {
   switch (state) {
+    // The shim (modules/dfu/dfu) answers these two and skips ArtifactFailure and Cleanup
+    // itself; keep both in step.
     case "NeedsArtifactReboot":
       // "Yes": the module restarts the board (never the gateway) in ArtifactReboot, and
       // ArtifactVerifyReboot checks what it runs.

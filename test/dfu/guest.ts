@@ -70,14 +70,27 @@ export async function bootGuest(): Promise<Guest> {
   const images = await buildOnce();
   const share = await Deno.makeTempDir({ prefix: "ota-dfu-share-" });
   await Deno.mkdir(`${share}/boards`);
+  // Second serial port: a FIFO pair the host writes a newline into to wake the guest.
+  const wake = `${share}/.wake`;
+  await sh(["mkfifo", `${wake}.in`, `${wake}.out`]);
   const consoleLog: string[] = [];
+  const consoleTail = () => {
+    let text = consoleLog.join("");
+    try {
+      text = Deno.readTextFileSync(`${share}/.console`) + text;
+    } catch { /* not written yet */ }
+    return text.slice(-3000);
+  };
   const qemu = new Deno.Command("qemu-system-x86_64", {
     args: [
-      ...["-M", "pc", "-cpu", "max", "-smp", "2", "-m", "1536", "-nographic", "-no-reboot"],
+      ...["-M", "pc", "-cpu", "max", "-smp", "2", "-m", "1536", "-no-reboot"],
+      // The console goes to a file: a stdio console with no input keeps QEMU's main loop busy.
+      ...["-display", "none", "-monitor", "none", "-serial", `file:${share}/.console`],
       ...["-kernel", `${images}/vmlinuz`, "-initrd", `${images}/initramfs.cpio`],
       ...["-append", "console=ttyS0 quiet panic=-1"],
       "-virtfs",
       `local,path=${share},mount_tag=share,security_model=none,id=share`,
+      ...["-serial", `pipe:${wake}`],
       ...["-nic", "none"],
     ],
     stdin: "null",
@@ -102,11 +115,13 @@ export async function bootGuest(): Promise<Guest> {
     if (exited || Date.now() > deadline) {
       if (!exited) qemu.kill("SIGKILL");
       await status;
-      throw new Error(`the DFU guest did not boot:\n${consoleLog.join("").slice(-3000)}`);
+      throw new Error(`the DFU guest did not boot:\n${consoleTail()}`);
     }
     await delay(100);
   }
 
+  // QEMU holds the FIFOs open read-write, so this open does not block.
+  const wakeIn = await Deno.open(`${wake}.in`, { write: true });
   let counter = 0;
   const exec = async (script: string, options: { timeout?: number } = {}) => {
     const id = `${Date.now()}-${counter++}`;
@@ -118,9 +133,10 @@ export async function bootGuest(): Promise<Guest> {
       `exec timeout -s KILL ${timeout} sh /share/cmd/${id}.body\n`,
     );
     Deno.renameSync(`${base}.tmp`, `${base}.sh`);
+    await wakeIn.write(new TextEncoder().encode("\n"));
     const until = Date.now() + (timeout + 30) * 1000;
     while (!exists(`${base}.rc`)) {
-      if (exited) throw new Error(`the DFU guest stopped:\n${consoleLog.join("").slice(-3000)}`);
+      if (exited) throw new Error(`the DFU guest stopped:\n${consoleTail()}`);
       if (Date.now() > until) throw new Error(`guest command did not finish: ${script}`);
       await delay(50);
     }
@@ -221,6 +237,7 @@ export async function bootGuest(): Promise<Guest> {
       return `/share/${relative}`;
     },
     async close() {
+      wakeIn.close();
       if (!exited) {
         try {
           qemu.kill("SIGKILL");

@@ -21,8 +21,11 @@ mount -t 9p -o trans=virtio,version=9p2000.L,msize=524288,cache=none share /shar
   poweroff -f
 }
 mkdir -p /share/cmd
-echo "$(uname -r)" >/share/ready
 cd /share/cmd || poweroff -f
+# The host writes a newline to the second serial port after each command it drops, so the
+# loop sleeps in read() instead of polling (polling costs a third of a CPU under TCG).
+if exec 3<>/dev/ttyS1 && stty -F /dev/ttyS1 raw -echo; then wake=1; fi
+echo "$(uname -r)" >/share/ready
 while :; do
   for f in *.sh; do
     [ -e "$f" ] || continue
@@ -35,7 +38,7 @@ while :; do
     ) &
   done
   [ -e /share/cmd/poweroff ] && break
-  sleep 0.05
+  if [ -n "$wake" ]; then read -r -t 1 _ <&3; else sleep 0.05; fi
 done
 sync
 poweroff -f

@@ -4,7 +4,7 @@
  * layouts. The behaviour against a board is tested in dfu_test.ts.
  */
 import { assertEquals, assertMatch, assertRejects } from "../helpers/assert.ts";
-import { tempDir } from "../helpers/mod.ts";
+import { BINARY, ROOT, run, tempDir } from "../helpers/mod.ts";
 import { layoutSegments, layoutSize } from "../../modules/dfu/board.ts";
 import { boardInterfaces, parseList } from "../../modules/dfu/dfu_util.ts";
 import { readSettings } from "../../modules/dfu/settings.ts";
@@ -95,4 +95,20 @@ Deno.test("DfuSe memory layouts: segments and the room left from an address", ()
   assertEquals(layoutSize(f4, 0x08004000), 0x100000 - 0x4000);
   assertEquals(layoutSize(f4, 0x09000000), undefined);
   assertEquals(layoutSegments("firmware"), []);
+});
+
+Deno.test("the shim answers the constant queries exactly as the module does", async () => {
+  await using dir = await tempDir();
+  for (const state of ["NeedsArtifactReboot", "SupportsRollback", "ArtifactFailure", "Cleanup"]) {
+    const viaShim = await run(["sh", `${ROOT}/modules/dfu/dfu`, state, dir.path], {
+      env: { OTA_BIN: "/nonexistent/ota" },
+    });
+    const viaBinary = await run([BINARY, "module", "dfu", state, dir.path]);
+    assertEquals(viaShim, viaBinary, state);
+  }
+  // Every other state goes to the binary.
+  const passed = await run(["sh", `${ROOT}/modules/dfu/dfu`, "ArtifactInstall", dir.path], {
+    env: { OTA_BIN: "echo" },
+  });
+  assertEquals(passed.stdout, `module dfu ArtifactInstall ${dir.path}\n`);
 });
