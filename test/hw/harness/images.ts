@@ -28,6 +28,9 @@ export interface Images {
   artifacts: Record<string, string>;
 }
 
+/** The harness files that shape the images (the others only run boards). */
+const IMAGE_SOURCES = ["debs.ts", "kernel.ts", "rootfs.ts", "bootfiles.ts", "disk.ts", "images.ts"];
+
 export const RELEASES = ["release-1", "release-2", "release-3", "panic", "broken-kernel"];
 
 async function hashInputs(ota: string): Promise<string> {
@@ -40,7 +43,10 @@ async function hashInputs(ota: string): Promise<string> {
       else parts.push(path.slice(HW_DIR.length), await Deno.readTextFile(path));
     }
   };
-  for (const sub of ["guest", "boot", "harness"]) await walk(`${HW_DIR}/${sub}`);
+  for (const sub of ["guest", "boot"]) await walk(`${HW_DIR}/${sub}`);
+  for (const file of IMAGE_SOURCES) {
+    parts.push(file, await Deno.readTextFile(`${HW_DIR}/harness/${file}`));
+  }
   const digest = await crypto.subtle.digest("SHA-256", new TextEncoder().encode(parts.join("\0")));
   return Array.from(new Uint8Array(digest).slice(0, 8)).map((b) => b.toString(16).padStart(2, "0"))
     .join("");
@@ -131,9 +137,12 @@ export async function images(bootloader: Bootloader, ota = `${ROOT}/dist/ota`): 
   const dir = `${base}/${bootloader}-${key}`;
   if (!await exists(`${dir}/.done`)) {
     await Deno.mkdir(base, { recursive: true });
-    // other inputs' images are stale: keep the cache bounded
+    // other inputs' images are stale: keep the cache bounded, but leave what a concurrent
+    // run may still be building or using (touched within the hour)
     for (const e of Deno.readDirSync(base)) {
-      if (e.name.startsWith(`${bootloader}-`) && e.name !== `${bootloader}-${key}`) {
+      if (!e.name.startsWith(`${bootloader}-`) || e.name === `${bootloader}-${key}`) continue;
+      const age = Date.now() - ((await Deno.stat(`${base}/${e.name}`)).mtime?.getTime() ?? 0);
+      if (age > 3600_000) {
         await Deno.remove(`${base}/${e.name}`, { recursive: true }).catch(() => {});
       }
     }
@@ -143,6 +152,8 @@ export async function images(bootloader: Bootloader, ota = `${ROOT}/dist/ota`): 
     await build(bootloader, ota, tmp);
     await Deno.writeTextFile(`${tmp}/.done`, new Date().toISOString());
     await Deno.rename(tmp, dir).catch(async () => await Deno.remove(tmp, { recursive: true }));
+  } else {
+    await Deno.utime(dir, new Date(), new Date()); // in use: not stale for other runs
   }
   const named = (ext: string) => Object.fromEntries(RELEASES.map((n) => [n, `${dir}/${n}.${ext}`]));
   return {

@@ -114,7 +114,7 @@ export async function powerOn(spec: MachineSpec, options: PowerOnOptions = {}): 
   const timer = setTimeout(() => {
     killed = "hang";
     child.kill("SIGKILL");
-  }, options.timeoutMs ?? 180_000);
+  }, options.timeoutMs ?? 300_000);
   const log = await Deno.open(spec.log, { create: true, append: true });
   const decoder = new TextDecoder();
   let pending = "";

@@ -117,7 +117,7 @@ export interface ReleaseSpec {
   /** The ota binary put at /usr/bin/ota. */
   ota: string;
   deviceType: string;
-  /** A release whose kernel file is cut short: U-Boot/GRUB fail to boot it. */
+  /** A release whose kernel file is garbage: U-Boot/GRUB refuse to boot it. */
   brokenKernel?: boolean;
   /** Leave the ota binary out (releases that never reach userspace stay small). */
   withoutOta?: boolean;
@@ -213,7 +213,11 @@ export async function buildRootfsTree(spec: ReleaseSpec, dir: string): Promise<v
   }
   await Deno.writeTextFile(`${dir}/lib/modules/usb/load.order`, usb.join("\n") + "\n");
   await Deno.copyFile(spec.kernel.vmlinuz, `${dir}/boot/vmlinuz`);
-  if (spec.brokenKernel) await Deno.truncate(`${dir}/boot/vmlinuz`, 64 * 1024);
+  // not a bzImage at all: U-Boot's zboot and GRUB's linux refuse it and return, so the
+  // boot script's recovery (reset while upgrade_available=1) is what brings the board back
+  if (spec.brokenKernel) {
+    await Deno.writeFile(`${dir}/boot/vmlinuz`, new Uint8Array(65536).fill(0x5a));
+  }
   await Deno.copyFile(spec.initramfs, `${dir}/boot/initrd.img`);
 }
 

@@ -24,6 +24,15 @@ export async function onEachBoard(fn: (board: Board) => Promise<void>): Promise<
     await using board = await Board.create(kind);
     try {
       await fn(board);
+      const total = board.boots.reduce((sum, b) => sum + b.ms, 0);
+      const installs = board.boots.flatMap((b) =>
+        Object.entries(b.runs).filter(([id]) => id === "install").map(([, r]) => r.s)
+      );
+      console.log(
+        `[${kind}] ${board.boots.length} power-ons in ${Math.round(total / 1000)} s` +
+          ` (mean ${Math.round(total / board.boots.length / 1000)} s)` +
+          (installs.length ? `; ota install took ${installs.join(", ")} s on the board` : ""),
+      );
     } catch (error) {
       const message = error instanceof Error ? error.message : String(error);
       throw new ScenarioError(
