@@ -215,7 +215,7 @@ Deno.test({
   }).then(() => undefined, (error: unknown) => error);
 
   await t.step("the board vanishes mid-download: rolled back once it is back", async () => {
-    guest.setFaults("a", ["vanish-after=8192:1500"]);
+    guest.setFaults("a", ["vanish-after=8192:4000"]);
     const result = await install(fw4);
     assertEquals(result.code, 1, result.stdout);
     assertMatch(result.stderr, /DFU_DEVICE_LOST/);
