@@ -29,7 +29,8 @@ PACKAGES=(
   u-boot-qemu grub-pc-bin fdisk dosfstools mtools
 )
 if [ "$(id -u)" -ne 0 ]; then
-  echo "install-deps: run as root (sudo $0)" >&2
+  if command -v sudo >/dev/null; then exec sudo "$0" "$@"; fi
+  echo "install-deps: run as root" >&2
   exit 1
 fi
 stamp=$(find /var/lib/apt/lists -maxdepth 1 -name '*_Packages' -mmin -1440 2>/dev/null | head -n1)
