@@ -71,7 +71,7 @@ copy_with_libs "$(command -v dfu-util)" /usr/bin/dfu-util
 copy_with_libs "$(command -v dfu-suffix)" /usr/bin/dfu-suffix
 copy_with_libs /usr/bin/mender /usr/bin/mender
 copy_with_libs "$root/dist/ota" /usr/bin/ota
-gcc -O2 -Wall -static -o "$rootfs/usr/bin/dfu_board" "$here/board/dfu_board.c"
+gcc -O2 -Wall -static -o "$rootfs/usr/bin/dfu_board" "$here"/board/*.c
 cp "$here/guest_init.sh" "$rootfs/init"
 chmod 755 "$rootfs/init"
 # The Mender client reads these fixed paths; the tests bind their own directories over them.

@@ -1,7 +1,7 @@
 /**
  * A QEMU guest with a real USB stack for the DFU tests: a Debian kernel with dummy_hcd
  * (two host/device controller pairs), libcomposite and FunctionFS; virtual boards
- * (board/dfu_board.c) are USB gadgets on it, and the real dfu-util, the real Mender client
+ * (test/dfu/board/) are USB gadgets on it, and the real dfu-util, the real Mender client
  * and ota run inside it. Host and guest share one directory over virtio-9p: /share in the
  * guest, `guest.share` here. Boots in about 8 s (TCG); see README.md.
  *

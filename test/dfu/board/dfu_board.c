@@ -28,49 +28,35 @@
  *        [--no-upload]
  * It stops cleanly (unbinds the gadget) on SIGTERM.
  */
-#define _GNU_SOURCE
-#include <endian.h>
-#include <errno.h>
-#include <fcntl.h>
-#include <linux/usb/ch9.h>
-#include <linux/usb/functionfs.h>
-#include <poll.h>
-#include <signal.h>
-#include <stdarg.h>
-#include <stdint.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
-#include <sys/mount.h>
-#include <sys/stat.h>
-#include <time.h>
-#include <unistd.h>
+#include "board.h"
 
-enum { DFU_DETACH, DFU_DNLOAD, DFU_UPLOAD, DFU_GETSTATUS, DFU_CLRSTATUS, DFU_GETSTATE, DFU_ABORT };
-enum {
-  appIDLE, appDETACH, dfuIDLE, dfuDNLOAD_SYNC, dfuDNBUSY, dfuDNLOAD_IDLE, dfuMANIFEST_SYNC,
-  dfuMANIFEST, dfuMANIFEST_WAIT_RESET, dfuUPLOAD_IDLE, dfuERROR
-};
-enum { OK = 0, errTARGET = 1, errFILE = 2, errWRITE = 3, errERASE = 4, errADDRESS = 8,
-       errFIRMWARE = 0x0a, errUNKNOWN = 0x0e, errSTALLEDPKT = 0x0f };
-
-static struct {
-  const char *state, *udc, *name, *serial;
-  unsigned vid, pid, dfu_pid, memory, transfer, dfuse_base;
-  int dfuse, upload;
-} cfg = {.vid = 0x1209, .pid = 0x0ad0, .dfu_pid = 0, .memory = 65536, .transfer = 1024,
-         .upload = 1, .serial = "BOARD-0001"};
+struct config cfg = {.vid = 0x1209, .pid = 0x0ad0, .dfu_pid = 0, .memory = 65536,
+                     .transfer = 1024, .upload = 1, .serial = "BOARD-0001"};
+uint8_t *flash;
+char version[33];
+int ep0 = -1, runtime, dfu_state = dfuIDLE, dfu_status = OK, debug;
+unsigned dn_offset, dn_total, dfuse_pointer, up_offset;
+int dnload_started, leave_pending, reboot_pending, dfuse_busy;
+long long vanish_return_at = -1, hang_until = -1;
 
 static char gadget[256], ffs_dir[256];
-static uint8_t *flash;
-static int ep0 = -1, runtime, dfu_state = dfuIDLE, dfu_status = OK;
-static unsigned dn_offset, dn_total, dfuse_pointer, up_offset;
-static int dnload_started, leave_pending, reboot_pending, dfuse_busy;
-static long long vanish_return_at = -1, hang_until = -1;
-static char version[33];
 static volatile sig_atomic_t stopping;
 
-static void die(const char *fmt, ...) {
+struct __attribute__((packed)) dfu_functional {
+  uint8_t bLength, bDescriptorType, bmAttributes;
+  uint16_t wDetachTimeOut, wTransferSize, bcdDFUVersion;
+};
+
+struct __attribute__((packed)) descs {
+  struct usb_functionfs_descs_head_v2 head;
+  uint32_t fs_count, hs_count;
+  struct __attribute__((packed)) {
+    struct usb_interface_descriptor intf;
+    struct dfu_functional func;
+  } fs, hs;
+};
+
+void die(const char *fmt, ...) {
   va_list ap;
   va_start(ap, fmt);
   fprintf(stderr, "dfu_board: ");
@@ -80,102 +66,11 @@ static void die(const char *fmt, ...) {
   exit(1);
 }
 
-static long long now_ms(void) {
+long long now_ms(void) {
   struct timespec ts;
   clock_gettime(CLOCK_MONOTONIC, &ts);
   return ts.tv_sec * 1000LL + ts.tv_nsec / 1000000;
 }
-
-static void write_file(const char *path, const void *data, size_t len) {
-  int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
-  if (fd < 0) die("open %s", path);
-  if (len && write(fd, data, len) != (ssize_t)len) die("write %s", path);
-  close(fd);
-}
-
-static void write_str(const char *path, const char *s) { write_file(path, s, strlen(s)); }
-
-static void state_path(char *out, size_t n, const char *leaf) {
-  snprintf(out, n, "%s/%s", cfg.state, leaf);
-}
-
-static void set_status(const char *s) {
-  char p[512], tmp[512];
-  state_path(p, sizeof p, "status");
-  state_path(tmp, sizeof tmp, "status.tmp");
-  write_str(tmp, s);
-  rename(tmp, p);
-}
-
-static void save_flash(void) {
-  char p[512];
-  state_path(p, sizeof p, "flash.bin");
-  write_file(p, flash, cfg.memory);
-}
-
-static void load_flash(void) {
-  char p[512];
-  state_path(p, sizeof p, "flash.bin");
-  flash = malloc(cfg.memory);
-  memset(flash, 0xff, cfg.memory);
-  int fd = open(p, O_RDONLY);
-  if (fd >= 0) {
-    ssize_t n = read(fd, flash, cfg.memory);
-    (void)n;
-    close(fd);
-  }
-  save_flash();
-}
-
-/* ---- faults --------------------------------------------------------------------------- */
-
-/* Returns the value of "key=" in STATE/faults (and removes that line when consume is set). */
-static int fault(const char *key, char *value, size_t n, int consume) {
-  char p[512], buf[4096], out[4096] = "";
-  state_path(p, sizeof p, "faults");
-  FILE *f = fopen(p, "r");
-  if (!f) return 0;
-  size_t len = fread(buf, 1, sizeof buf - 1, f);
-  fclose(f);
-  buf[len] = 0;
-  int found = 0;
-  size_t klen = strlen(key);
-  for (char *line = strtok(buf, "\n"); line; line = strtok(NULL, "\n")) {
-    if (!found && strncmp(line, key, klen) == 0 && (line[klen] == '=' || line[klen] == 0)) {
-      found = 1;
-      if (value) snprintf(value, n, "%s", line[klen] == '=' ? line + klen + 1 : "");
-      if (consume) continue;
-    }
-    strcat(out, line);
-    strcat(out, "\n");
-  }
-  if (found && consume) write_str(p, out);
-  return found;
-}
-
-/* ---- images --------------------------------------------------------------------------- */
-
-static uint32_t crc32(const uint8_t *p, size_t n) {
-  uint32_t c = 0xffffffff;
-  for (size_t i = 0; i < n; i++) {
-    c ^= p[i];
-    for (int k = 0; k < 8; k++) c = (c >> 1) ^ (0xedb88320 & -(c & 1));
-  }
-  return ~c;
-}
-
-/* True when the flash holds an image the board can boot; fills `version`. */
-static int bootable(void) {
-  if (fault("refuse-boot", NULL, 0, 0)) return 0;
-  if (cfg.memory < 48 || memcmp(flash, "OTAFW1\0\0", 8) != 0) return 0;
-  uint32_t len = le32toh(*(uint32_t *)(flash + 8)), crc = le32toh(*(uint32_t *)(flash + 12));
-  if (len > cfg.memory - 48 || crc32(flash + 48, len) != crc) return 0;
-  memcpy(version, flash + 16, 32);
-  version[32] = 0;
-  return version[0] != 0;
-}
-
-/* ---- the gadget ----------------------------------------------------------------------- */
 
 static void gadget_file(const char *leaf, const char *value) {
   char p[512];
@@ -211,20 +106,6 @@ static void make_gadget(void) {
   if (mount(cfg.name, ffs_dir, "functionfs", 0, NULL) < 0 && errno != EBUSY)
     die("mount functionfs %s", ffs_dir);
 }
-
-struct __attribute__((packed)) dfu_functional {
-  uint8_t bLength, bDescriptorType, bmAttributes;
-  uint16_t wDetachTimeOut, wTransferSize, bcdDFUVersion;
-};
-
-struct __attribute__((packed)) descs {
-  struct usb_functionfs_descs_head_v2 head;
-  uint32_t fs_count, hs_count;
-  struct __attribute__((packed)) {
-    struct usb_interface_descriptor intf;
-    struct dfu_functional func;
-  } fs, hs;
-};
 
 static void write_descriptors(void) {
   struct descs d = {0};
@@ -265,14 +146,14 @@ static void write_descriptors(void) {
   if (write(ep0, s, len) < 0) die("write strings");
 }
 
-static void unbind(void) {
+void unbind(void) {
   gadget_file("UDC", "\n");
   if (ep0 >= 0) close(ep0);
   ep0 = -1;
 }
 
 /* Enumerates in run-time mode (valid image) or DFU mode (bootloader). */
-static void bind(int want_runtime) {
+void bind(int want_runtime) {
   char p[512], buf[64];
   runtime = want_runtime;
   snprintf(buf, sizeof buf, "0x%04x", cfg.vid);
@@ -295,220 +176,10 @@ static void bind(int want_runtime) {
   fprintf(stderr, "dfu_board %s: %s\n", cfg.name, st);
 }
 
-static void boot(void) {
+void boot(void) {
   unbind();
   usleep(100000);
   bind(bootable());
-}
-
-/* ---- control requests ----------------------------------------------------------------- */
-
-static void stall(const struct usb_ctrlrequest *r) {
-  /* FunctionFS stalls ep0 when the data stage goes the wrong way. */
-  if (r->bRequestType & USB_DIR_IN) {
-    if (read(ep0, NULL, 0) < 0 && errno != EL2HLT) perror("stall");
-  } else if (write(ep0, NULL, 0) < 0 && errno != EL2HLT) perror("stall");
-}
-
-static void ack(void) {
-  if (read(ep0, NULL, 0) < 0) perror("ack");
-}
-
-static void reply(const void *data, size_t len) {
-  if (write(ep0, data, len) < 0) perror("reply");
-}
-
-static void fail(int status) {
-  dfu_status = status;
-  dfu_state = dfuERROR;
-}
-
-static void vanish(const char *spec) {
-  long ms = -1;
-  const char *colon = strchr(spec, ':');
-  if (colon) ms = atol(colon + 1);
-  fprintf(stderr, "dfu_board %s: vanishing\n", cfg.name);
-  save_flash();
-  unbind();
-  set_status("gone");
-  vanish_return_at = ms >= 0 ? now_ms() + ms : -2;
-}
-
-/* Checks the one-shot faults against the bytes downloaded so far; 1 when one fired. */
-static int download_faults(unsigned upto) {
-  char v[64];
-  if (fault("vanish-after", v, sizeof v, 0) && upto >= (unsigned)atol(v)) {
-    fault("vanish-after", NULL, 0, 1);
-    vanish(v);
-    return 1;
-  }
-  if (fault("stall-at", v, sizeof v, 0) && upto >= (unsigned)atol(v)) {
-    fault("stall-at", NULL, 0, 1);
-    fail(errWRITE);
-    return 1;
-  }
-  if (fault("hang-at", v, sizeof v, 0) && upto >= (unsigned)atol(v)) {
-    fault("hang-at", NULL, 0, 1);
-    const char *colon = strchr(v, ':');
-    fprintf(stderr, "dfu_board %s: hanging\n", cfg.name);
-    hang_until = now_ms() + (colon ? atol(colon + 1) : 30000);
-    return 1;
-  }
-  return 0;
-}
-
-static void dfuse_command(const uint8_t *b, unsigned len) {
-  uint32_t addr = len >= 5 ? le32toh(*(uint32_t *)(b + 1)) : 0;
-  if (len == 0) return;
-  if (b[0] == 0x21 && len == 5) {
-    if (addr < cfg.dfuse_base || addr >= cfg.dfuse_base + cfg.memory) return fail(errADDRESS);
-    dfuse_pointer = addr;
-  } else if (b[0] == 0x41 && len == 1) {
-    memset(flash, 0xff, cfg.memory);
-  } else if (b[0] == 0x41 && len == 5) {
-    if (addr < cfg.dfuse_base || addr >= cfg.dfuse_base + cfg.memory) return fail(errADDRESS);
-    unsigned page = (addr - cfg.dfuse_base) & ~1023u;
-    memset(flash + page, 0xff, 1024 < cfg.memory - page ? 1024 : cfg.memory - page);
-  } else {
-    return fail(errTARGET);
-  }
-  dfuse_busy = 1;
-}
-
-static void dnload(const struct usb_ctrlrequest *r) {
-  unsigned len = le16toh(r->wLength), block = le16toh(r->wValue);
-  uint8_t buf[4096];
-  if (dfu_state != dfuIDLE && dfu_state != dfuDNLOAD_IDLE) return stall(r);
-  if (len > sizeof buf) return stall(r);
-  if (len && read(ep0, buf, len) != (ssize_t)len) return;
-  if (!len) ack();
-  if (len == 0) {
-    if (cfg.dfuse) leave_pending = 1; /* DfuSe: a zero-length download means "leave" */
-    dfu_state = dfuMANIFEST_SYNC;
-    save_flash();
-    return;
-  }
-  if (cfg.dfuse && block == 0) {
-    if (dfu_state == dfuIDLE) dn_total = 0; /* a new DfuSe download session */
-    dfuse_command(buf, len);
-    if (dfu_state != dfuERROR) dfu_state = dfuDNLOAD_SYNC;
-    return;
-  }
-  unsigned offset;
-  if (cfg.dfuse) {
-    if (block < 2) return fail(errTARGET);
-    offset = dfuse_pointer - cfg.dfuse_base + (block - 2) * cfg.transfer;
-  } else {
-    if (!dnload_started) {
-      /* A plain DFU bootloader erases the whole application area first. */
-      memset(flash, 0xff, cfg.memory);
-      dn_offset = dn_total = 0;
-      dnload_started = 1;
-    }
-    offset = dn_offset;
-  }
-  if (download_faults(dn_total + len)) return;
-  if (offset + len > cfg.memory) {
-    save_flash();
-    return fail(errADDRESS);
-  }
-  memcpy(flash + offset, buf, len);
-  dn_offset = offset + len;
-  dn_total += len;
-  dfu_state = dfuDNLOAD_SYNC;
-  if (dn_total % (16 * 1024) < len) save_flash();
-}
-
-static void upload(const struct usb_ctrlrequest *r) {
-  unsigned len = le16toh(r->wLength), block = le16toh(r->wValue);
-  if (!cfg.upload || (dfu_state != dfuIDLE && dfu_state != dfuUPLOAD_IDLE)) return stall(r);
-  unsigned offset;
-  if (cfg.dfuse) {
-    if (block == 0) {
-      uint8_t cmds[] = {0x00, 0x21, 0x41};
-      dfu_state = dfuUPLOAD_IDLE;
-      return reply(cmds, len < sizeof cmds ? len : sizeof cmds);
-    }
-    if (block < 2) return stall(r);
-    offset = dfuse_pointer - cfg.dfuse_base + (block - 2) * cfg.transfer;
-  } else {
-    if (dfu_state == dfuIDLE) up_offset = 0;
-    offset = up_offset;
-  }
-  unsigned n = offset < cfg.memory ? cfg.memory - offset : 0;
-  if (n > len) n = len;
-  up_offset = offset + n;
-  dfu_state = n == len ? dfuUPLOAD_IDLE : dfuIDLE;
-  reply(flash + offset, n);
-}
-
-static void getstatus(const struct usb_ctrlrequest *r) {
-  uint8_t st[6] = {0};
-  switch (dfu_state) {
-  case dfuDNLOAD_SYNC:
-    if (cfg.dfuse && dfuse_busy) {
-      dfu_state = dfuDNBUSY;
-      dfuse_busy = 0;
-    } else dfu_state = dfuDNLOAD_IDLE;
-    break;
-  case dfuDNBUSY: dfu_state = dfuDNLOAD_IDLE; break;
-  case dfuMANIFEST_SYNC:
-    if (leave_pending) {
-      dfu_state = dfuMANIFEST;
-      reboot_pending = 1;
-    } else dfu_state = dfuIDLE; /* manifestation tolerant: done at once */
-    dnload_started = 0;
-    break;
-  default: break;
-  }
-  st[0] = dfu_status;
-  st[4] = dfu_state;
-  if (le16toh(r->wLength) < 6) return stall(r);
-  reply(st, 6);
-}
-
-static int debug;
-
-static void setup(const struct usb_ctrlrequest *r) {
-  if (debug)
-    fprintf(stderr, "setup type=%02x req=%u value=%u len=%u state=%d\n", r->bRequestType,
-            r->bRequest, le16toh(r->wValue), le16toh(r->wLength), dfu_state);
-  if ((r->bRequestType & USB_TYPE_MASK) != USB_TYPE_CLASS) return stall(r);
-  if (runtime) {
-    if (r->bRequest == DFU_DETACH) {
-      ack();
-      reboot_pending = 2; /* bitWillDetach: drop off the bus, come back in DFU mode */
-    } else if (r->bRequest == DFU_GETSTATUS) {
-      uint8_t st[6] = {0, 0, 0, 0, appIDLE, 0};
-      reply(st, 6);
-    } else if (r->bRequest == DFU_GETSTATE) {
-      uint8_t s = appIDLE;
-      reply(&s, 1);
-    } else stall(r);
-    return;
-  }
-  switch (r->bRequest) {
-  case DFU_DNLOAD: dnload(r); break;
-  case DFU_UPLOAD: upload(r); break;
-  case DFU_GETSTATUS: getstatus(r); break;
-  case DFU_CLRSTATUS:
-    ack();
-    dfu_state = dfuIDLE;
-    dfu_status = OK;
-    dnload_started = 0;
-    break;
-  case DFU_GETSTATE: {
-    uint8_t s = dfu_state;
-    reply(&s, 1);
-    break;
-  }
-  case DFU_ABORT:
-    ack();
-    dfu_state = dfuIDLE;
-    dnload_started = 0;
-    break;
-  default: stall(r);
-  }
 }
 
 static void on_signal(int sig) {
