@@ -107,7 +107,7 @@ Deno.test({
     await guest.startBoard({ name: "b", port: 1, flash: v1, serial: "BOARD-B" });
     const result = await install(fw4);
     assertEquals(result.code, 1, result.stdout);
-    assertMatch(result.stderr, /DFU_AMBIGUOUS_DEVICE.*|2 boards match/);
+    assertMatch(result.stderr, /2 boards match 1209:0ad0 .*\[DFU_AMBIGUOUS_DEVICE\]/);
     expectBoard("a", v2, "2.0.0");
     expectBoard("b", v1, "1.0.0");
     const onlyB = await writeArtifact(guest, {
