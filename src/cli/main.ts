@@ -11,6 +11,7 @@ import { artifactReadCommand, artifactValidateCommand } from "./artifact_read.ts
 import { artifactSignCommand } from "./artifact_sign.ts";
 import { artifactWriteCommand } from "./artifact_write.ts";
 import { moduleCommand } from "./module.ts";
+import { installModulesCommand } from "./install_modules.ts";
 import { peersCommand } from "./peers.ts";
 import { parseProgressMode, type ProgressMode } from "./progress.ts";
 import { serveCommand } from "./serve.ts";
@@ -60,6 +61,7 @@ Examples:
   }
   program.addCommand(serveCommand());
   program.addCommand(moduleCommand());
+  program.addCommand(installModulesCommand());
   program.addCommand(peersCommand(progressMode));
 
   program.addHelpText(

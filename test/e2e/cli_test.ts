@@ -26,6 +26,7 @@ const commands = [
   ["serve"],
   ["peers"],
   ["module"],
+  ["install-modules"],
 ];
 
 Deno.test("every command's --help has an example", async () => {
@@ -73,4 +74,26 @@ Deno.test("--debug shows the stack of a failure; without it there is none", asyn
   assertEquals([plain.code, debug.code], [1, 1]);
   assert(!/\n\s+at /.test(plain.stderr));
   assertMatch(debug.stderr, /\n\s+at /);
+});
+
+Deno.test("install-modules writes shims that run the built-in modules through this binary", async () => {
+  await using f = await fixture();
+  const dir = `${f.device.dir}/modules`;
+  const result = await ota(["install-modules", dir]);
+  assertEquals(result.code, 0, result.stderr);
+  for (const name of ["dfu", "directory", "docker"]) {
+    assertEquals(((await Deno.stat(`${dir}/${name}`)).mode ?? 0) & 0o111, 0o111);
+  }
+  // the shim answers as the module does, with no ota in PATH
+  const env = { PATH: "/usr/bin:/bin" };
+  const { run } = await import("../helpers/mod.ts");
+  const answer = await run([`${dir}/directory`, "SupportsRollback", f.dir], { env });
+  assertEquals(answer.stdout.trim(), "Yes", answer.stderr);
+  assertEquals(
+    (await run([`${dir}/dfu`, "NeedsArtifactReboot", f.dir], { env })).stdout.trim(),
+    "Yes",
+  );
+  const unknown = await ota(["install-modules", "--only", "nope", dir]);
+  assertEquals(unknown.code, 1);
+  assertStringIncludes(unknown.stderr, "[MODULE_UNKNOWN]");
 });
