@@ -10,8 +10,7 @@
  * equal, which an older system on the slot would not give it) and the board is reset to
  * "slot A running, nothing pending". Mender 3.4 reads no zstd: zstd rows are ota's alone.
  */
-import { randomFillSync } from "node:crypto";
-import { closeSync, existsSync, openSync, rmSync, statSync, writeSync } from "node:fs";
+import { existsSync, rmSync } from "node:fs";
 import {
   createMenderDevice,
   ensureLoops,
@@ -19,27 +18,16 @@ import {
   menderCommand,
   type MenderDevice,
 } from "../test/helpers/mender_client.ts";
-import { type Bench, type BenchOptions, compare, flag, OTA, type Row } from "./lib.ts";
-
-const MiB = 1024 * 1024;
-
-function pattern(path: string, mib: number, zeroEvery: number | null): string {
-  if (existsSync(path) && statSync(path).size === mib * MiB) return path;
-  const fd = openSync(path, "w");
-  const block = new Uint8Array(MiB);
-  const zeros = new Uint8Array(MiB);
-  for (let i = 0; i < mib; i++) {
-    writeSync(fd, zeroEvery && i % zeroEvery === 1 ? zeros : randomFillSync(block));
-  }
-  closeSync(fd);
-  return path;
-}
-
-function sh(cmd: string[]): void {
-  const out = new Deno.Command(cmd[0], { args: cmd.slice(1), stdout: "null", stderr: "piped" })
-    .outputSync();
-  if (out.code !== 0) throw new Error(`${cmd.join(" ")}: ${new TextDecoder().decode(out.stderr)}`);
-}
+import {
+  type Bench,
+  type BenchOptions,
+  compare,
+  flag,
+  mustRun,
+  OTA,
+  patternFile,
+  type Row,
+} from "./lib.ts";
 
 async function board(work: string, mib: number): Promise<MenderDevice> {
   const dir = `${work}/board-${mib}`;
@@ -59,7 +47,7 @@ async function reset(device: MenderDevice, other: string): Promise<void> {
     bootcount: "0",
   });
   await Deno.writeTextFile(`${device.dir}/booted`, "2\n");
-  sh([
+  mustRun([
     "dd",
     `if=${other}`,
     `of=${device.dir}/part_b.img`,
@@ -78,8 +66,8 @@ async function run({ runs, cold, work, args }: BenchOptions): Promise<Row[]> {
   const compressions = flag(args, "compressions", "none,gzip,xz,zstd").split(",");
   const rows: Row[] = [];
   for (const mib of sizes) {
-    const image = pattern(`${work}/rootfs-${mib}.img`, mib, 2);
-    const other = pattern(`${work}/older-${mib + 16}.img`, mib + 16, null);
+    const image = patternFile(`${work}/rootfs-${mib}.img`, mib, 2);
+    const other = patternFile(`${work}/older-${mib + 16}.img`, mib + 16, null);
     const device = await board(work, mib);
     const before = () => reset(device, other);
     const slot = `${device.dir}/dev/mmcblk0p3`;
@@ -94,7 +82,7 @@ async function run({ runs, cold, work, args }: BenchOptions): Promise<Row[]> {
     for (const compression of compressions) {
       const artifact = `${work}/install-${mib}-${compression}.mender`;
       if (!existsSync(artifact)) {
-        sh([
+        mustRun([
           OTA,
           "artifact",
           "write",
@@ -135,7 +123,7 @@ async function run({ runs, cold, work, args }: BenchOptions): Promise<Row[]> {
         }),
       );
     }
-    sh([
+    mustRun([
       "sh",
       "-c",
       `losetup -j ${device.dir}/part_a.img -O NAME -n | xargs -r -n1 losetup -d; losetup -j ${device.dir}/part_b.img -O NAME -n | xargs -r -n1 losetup -d`,

@@ -4,7 +4,18 @@
  * figures in bench/results/NAME.json. A benchmark is a module in bench/ that exports
  * `bench` (see bench/README.md); `deno task bench [name...]` runs them.
  */
-import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { randomFillSync } from "node:crypto";
+import {
+  closeSync,
+  existsSync,
+  mkdirSync,
+  openSync,
+  readFileSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+  writeSync,
+} from "node:fs";
 import { fileURLToPath } from "node:url";
 
 export const ROOT = fileURLToPath(new URL("../", import.meta.url)).replace(/\/$/, "");
@@ -232,4 +243,28 @@ export function version(cmd: string[]): string {
 export function ensureDir(path: string): string {
   if (!existsSync(path)) mkdirSync(path, { recursive: true });
   return path;
+}
+
+/**
+ * A test image of `mib` MiB, kept between runs: random 1 MiB blocks, every `zeroEvery`-th
+ * (from the second) all zeros, so part of it compresses away as a real filesystem would.
+ */
+export function patternFile(path: string, mib: number, zeroEvery: number | null = 2): string {
+  const MiB = 1024 * 1024;
+  if (existsSync(path) && statSync(path).size === mib * MiB) return path;
+  const fd = openSync(path, "w");
+  const block = new Uint8Array(MiB);
+  const zeros = new Uint8Array(MiB);
+  for (let i = 0; i < mib; i++) {
+    writeSync(fd, zeroEvery && i % zeroEvery === 1 ? zeros : randomFillSync(block));
+  }
+  closeSync(fd);
+  return path;
+}
+
+/** Runs an untimed setup command; fails the benchmark with its stderr. */
+export function mustRun(cmd: string[]): void {
+  const out = new Deno.Command(cmd[0], { args: cmd.slice(1), stdout: "null", stderr: "piped" })
+    .outputSync();
+  if (out.code !== 0) throw new Error(`${cmd.join(" ")}: ${new TextDecoder().decode(out.stderr)}`);
 }

@@ -8,16 +8,22 @@
  * The module (a POSIX sh script) reads `stream-next` and copies each stream to a file in
  * its data directory; it answers No to reboot and rollback, so both clients commit at once.
  */
-import { randomFillSync } from "node:crypto";
-import { closeSync, existsSync, openSync, rmSync, statSync, writeSync } from "node:fs";
+import { existsSync, rmSync } from "node:fs";
 import {
   createMenderDevice,
   menderCommand,
   type MenderDevice,
 } from "../test/helpers/mender_client.ts";
-import { type Bench, type BenchOptions, compare, flag, OTA, type Row } from "./lib.ts";
-
-const MiB = 1024 * 1024;
+import {
+  type Bench,
+  type BenchOptions,
+  compare,
+  flag,
+  mustRun,
+  OTA,
+  patternFile,
+  type Row,
+} from "./lib.ts";
 
 const MODULE = `#!/bin/sh
 set -e
@@ -34,22 +40,6 @@ case "$1" in
   SupportsRollback) echo No;;
 esac
 `;
-
-function payload(path: string, mib: number): string {
-  if (existsSync(path) && statSync(path).size === mib * MiB) return path;
-  const fd = openSync(path, "w");
-  const block = new Uint8Array(MiB);
-  const zeros = new Uint8Array(MiB);
-  for (let i = 0; i < mib; i++) writeSync(fd, i % 2 ? zeros : randomFillSync(block));
-  closeSync(fd);
-  return path;
-}
-
-function sh(cmd: string[]): void {
-  const out = new Deno.Command(cmd[0], { args: cmd.slice(1), stdout: "null", stderr: "piped" })
-    .outputSync();
-  if (out.code !== 0) throw new Error(`${cmd.join(" ")}: ${new TextDecoder().decode(out.stderr)}`);
-}
 
 function reset(device: MenderDevice): void {
   for (const path of ["data/mender-store", "data/mender-store-lock", "data/modules", "ota-data"]) {
@@ -69,11 +59,11 @@ async function run({ runs, cold, work, args }: BenchOptions): Promise<Row[]> {
   });
   const rows: Row[] = [];
   for (const mib of sizes) {
-    const file = payload(`${work}/payload-${mib}.bin`, mib);
+    const file = patternFile(`${work}/payload-${mib}.bin`, mib);
     for (const compression of compressions) {
       const artifact = `${work}/module-${mib}-${compression}.mender`;
       if (!existsSync(artifact)) {
-        sh([
+        mustRun([
           OTA,
           "artifact",
           "write",
