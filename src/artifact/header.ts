@@ -107,6 +107,14 @@ function checkScript(
       } is not named <ArtifactState>_<Enter|Leave|Error>_NN[_text]`,
     );
   }
+  if (name.length > limits.nameLength) {
+    fail(
+      "LIMIT_EXCEEDED",
+      `state script ${
+        name.slice(0, 60)
+      }... has a name of ${name.length} characters, over the limit of ${limits.nameLength}`,
+    );
+  }
   if (late) fail("HEADER_INVALID", `state script ${name} comes after the payload headers`);
   if (bytes.byteLength > limits.scriptBytes) {
     fail("LIMIT_EXCEEDED", `state script ${name} is larger than ${limits.scriptBytes} bytes`);
