@@ -147,13 +147,25 @@ function addToBucket(
 
 function parseMetaData(bytes: Uint8Array | undefined, index: number, limits: ReadLimits) {
   if (bytes === undefined || bytes.byteLength === 0) return undefined;
-  return parseJson(bytes, metaDataSchema, `meta-data of payload ${index}`, limits.jsonBytes);
+  return parseJson(
+    bytes,
+    metaDataSchema,
+    `meta-data of payload ${index}`,
+    limits.jsonBytes,
+    limits.jsonDepth,
+  );
 }
 
 /** Parses and checks a verified header tar. */
 export async function parseHeader(tar: Uint8Array, limits: ReadLimits): Promise<ArtifactHeader> {
   const { infoBytes, scripts, buckets } = await readHeaderTar(tar, limits, "header");
-  const info = parseJson(infoBytes, headerInfoSchema, "header-info", limits.jsonBytes);
+  const info = parseJson(
+    infoBytes,
+    headerInfoSchema,
+    "header-info",
+    limits.jsonBytes,
+    limits.jsonDepth,
+  );
   if (buckets.length !== info.payloads.length) {
     fail(
       "HEADER_INVALID",
@@ -173,6 +185,7 @@ export async function parseHeader(tar: Uint8Array, limits: ReadLimits): Promise<
       typeInfoSchema,
       `type-info of payload ${index}`,
       limits.jsonBytes,
+      limits.jsonDepth,
     );
     const type = info.payloads[index].type;
     if (type === null && bucket.metaDataBytes !== undefined) {
@@ -209,6 +222,7 @@ export async function applyAugment(
     augmentHeaderInfoSchema,
     "augmented header-info",
     limits.jsonBytes,
+    limits.jsonDepth,
   );
   if (
     info.payloads.length !== header.payloads.length ||
@@ -224,6 +238,7 @@ export async function applyAugment(
         typeInfoSchema,
         `augmented type-info of payload ${index}`,
         limits.jsonBytes,
+        limits.jsonDepth,
       )
       : {};
     const extraMeta = parseMetaData(bucket?.metaDataBytes, index, limits);

@@ -13,6 +13,12 @@ export interface ReadLimits {
   headerBytes: number;
   /** One JSON document inside the header (header-info, type-info, meta-data). */
   jsonBytes: number;
+  /**
+   * Nesting of arrays and objects in one of those documents. Meta-data goes verbatim to
+   * Update Modules, whose JSON parsers may recurse (Python's stops near 1000 levels), and
+   * `ota artifact read` prints it.
+   */
+  jsonDepth: number;
   /** One state script inside the header. */
   scriptBytes: number;
   /** Entries in the header tar, lines in a manifest, files in a payload. */
@@ -34,6 +40,7 @@ export const defaultLimits: ReadLimits = {
   signatureBytes: 16 * KiB,
   headerBytes: 16 * MiB,
   jsonBytes: 1 * MiB,
+  jsonDepth: 64,
   scriptBytes: 4 * MiB,
   entries: 1024,
   nameLength: 255,
