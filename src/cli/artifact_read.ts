@@ -3,6 +3,7 @@ import { promises as fs } from "node:fs";
 import { Command } from "commander";
 import { openArtifact } from "../artifact/reader.ts";
 import type { Artifact } from "../artifact/reader.ts";
+import { fail } from "../errors.ts";
 import { readFileStream } from "../files.ts";
 import { counting } from "../streams.ts";
 import { collect, loadVerifyKeys, parseSize } from "./options.ts";
@@ -23,7 +24,9 @@ interface ReadOptions {
 
 /** Reads and verifies the whole artifact, collecting what `read` prints. */
 async function inspect(path: string, o: ReadOptions, progressMode: ProgressMode) {
-  const { size } = await fs.stat(path);
+  const { size } = await fs.stat(path).catch((error) =>
+    fail("FILE_READ", `cannot read ${path}: ${(error as Error).message}`)
+  );
   const progress = createProgress(o.progress === false ? "none" : progressMode);
   progress.step("verify", size);
   const input = readFileStream(path).pipeThrough(counting((n) => progress.update(n)));
