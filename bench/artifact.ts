@@ -14,31 +14,24 @@
  * 4 GiB artifact: --sizes 4096 --compressions none,gzip,zstd --ops validate (an xz one
  * would take half an hour to write).
  */
-import { randomFillSync } from "node:crypto";
-import { closeSync, existsSync, openSync, rmSync, statSync, writeSync } from "node:fs";
-import { type Bench, type BenchOptions, compare, flag, OTA, type Row, version } from "./lib.ts";
+import { existsSync, rmSync } from "node:fs";
+import {
+  type Bench,
+  type BenchOptions,
+  compare,
+  flag,
+  mustRun as run,
+  OTA,
+  patternFile,
+  type Row,
+  version,
+} from "./lib.ts";
 
-const MiB = 1024 * 1024;
 const REFERENCE = "mender-artifact";
 
 /** The image: alternating 1 MiB random and 1 MiB zero blocks, kept between runs. */
 function image(work: string, mib: number): string {
-  const path = `${work}/image-${mib}.bin`;
-  if (existsSync(path) && statSync(path).size === mib * MiB) return path;
-  const fd = openSync(path, "w");
-  const block = new Uint8Array(MiB);
-  const zeros = new Uint8Array(MiB);
-  for (let i = 0; i < mib; i++) writeSync(fd, i % 2 === 0 ? randomFillSync(block) : zeros);
-  closeSync(fd);
-  return path;
-}
-
-function run(cmd: string[]): void {
-  const out = new Deno.Command(cmd[0], { args: cmd.slice(1), stdout: "null", stderr: "piped" })
-    .outputSync();
-  if (out.code !== 0) {
-    throw new Error(`${cmd.join(" ")}: ${new TextDecoder().decode(out.stderr)}`);
-  }
+  return patternFile(`${work}/image-${mib}.bin`, mib, 2);
 }
 
 function keys(work: string): { private: string; public: string } {
