@@ -144,6 +144,15 @@ for (const [index, c] of good.entries()) {
   });
 }
 
+Deno.test("a path that does not exist: one FILE_READ line, exit 1", async () => {
+  for (const command of ["validate", "read", "dump"]) {
+    const args = command === "dump" ? ["--files", `${dir}/none`] : [];
+    const result = await ota(["artifact", command, ...args, `${dir}/missing.mender`]);
+    assertEquals(result.code, 1, `${command}: ${result.stderr}`);
+    assertOneError(result.stderr, "FILE_READ");
+  }
+});
+
 /**
  * Meta-data is handed to Update Modules verbatim, so numbers JavaScript cannot hold exactly
  * (beyond 2^53, or with more digits than a double keeps) are accepted and their bytes kept;

@@ -126,6 +126,18 @@ function limits(): Promise<BadCase>[] {
     make("limit: a 300-character payload file name (PAX)", "UNSAFE_NAME", "payload", {
       dataEntries: [paxEntry({ path: "n".repeat(300) }), tarEntry("short", bytes("x"))],
     }),
+    over("limit: meta-data nested 100000 levels deep", {
+      metaData: bytes(`{"a":${"[".repeat(100000)}${"]".repeat(100000)}}`),
+    }),
+    over(
+      "limit: a 300-character state script name (GNU long name)",
+      headerWith(
+        infoEntry,
+        gnuLongName(`scripts/ArtifactInstall_Enter_00_${"n".repeat(275)}`),
+        tarEntry("x", bytes("#!/bin/sh\n")),
+        typeEntry,
+      ),
+    ),
     make("limit: a 300-character name in the manifest", "MANIFEST_INVALID", "open", {
       manifest: (lines) => lines.set(`data/0000/${"n".repeat(300)}`, sha256(bytes("x"))),
     }),

@@ -74,6 +74,11 @@ export async function goodCases(s: Seeds): Promise<GoodCase[]> {
       files: [rootfs],
     },
     {
+      name: "meta-data nested 20 levels deep",
+      bytes: await craft({ metaData: bytes(`{"a":${"[".repeat(19)}1${"]".repeat(19)}}`) }),
+      files: [rootfs],
+    },
+    {
       name: "signature: present, no key configured (not verified, accepted)",
       bytes: s.gzipSigned,
       files: [image],
