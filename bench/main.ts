@@ -6,7 +6,8 @@
  *   deno task bench artifact --sizes 4096
  *
  * Common flags (before or after the name): --runs N (default 3), --cold (drop the page
- * cache before each run; root), --work DIR (scratch, default .work/bench).
+ * cache before each run; root), --work DIR (scratch, default .work/bench), --out NAME
+ * (write bench/results/NAME.json instead of the benchmark's own name, for side runs).
  */
 import { readdirSync, readFileSync } from "node:fs";
 import { type Bench, ensureDir, flag, ROOT, table, writeResults } from "./lib.ts";
@@ -33,5 +34,6 @@ for (const name of names.length ? names : available) {
   console.log(`\n## ${bench.name}: ${bench.description}\n`);
   const rows = await bench.run({ runs, cold, work: ensureDir(`${work}/${bench.name}`), args });
   console.log(`\n${table(rows)}\n`);
-  console.log(`wrote ${writeResults(bench.name, rows, { runs, cold })}`);
+  const out = flag(args, "out", bench.name);
+  console.log(`wrote ${writeResults(out, rows, { runs, cold, args })}`);
 }
