@@ -47,7 +47,7 @@ export function readFileStream(path: string, start = 0, length = Infinity): Byte
       await handle?.close();
       handle = undefined;
     },
-  }, { highWaterMark: 0 });
+  }, { highWaterMark: 2 });
 }
 
 /** Writes all of `buffer` at `position` (pwrite loops until done). */

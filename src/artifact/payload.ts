@@ -40,7 +40,7 @@ export interface PayloadContext {
  * peak flat (a 4 GiB zstd bomb 90 -> 80 MiB, xz 143 -> 123 MiB), rare enough to cost no
  * measurable time.
  */
-const COLLECT_EVERY = 128 * 1024 * 1024;
+const COLLECT_EVERY = 32 * 1024 * 1024;
 
 function tarError(error: unknown, index: number): OtaError {
   // Errors that already carry a code (corrupt gzip, xz or zstd data, a limit) keep it.

@@ -6,12 +6,11 @@
  */
 import { promises as fs } from "node:fs";
 import { fail } from "../errors.ts";
-import { atomicWriteFile, readTextIfExists, writeFully } from "../files.ts";
+import { atomicWriteFile, readTextIfExists } from "../files.ts";
 import { type BootEnv, bootEnvFor } from "./bootloader/mod.ts";
 import type { DownloadContext, HandlerContext, PayloadHandler } from "./handler.ts";
-import { findSlots, partitionSize, type Slot } from "./partitions.ts";
-
-const WRITE_BLOCK = 1024 * 1024;
+import { writePartition } from "./partition_writer.ts";
+import { findSlots, partitionSize } from "./partitions.ts";
 
 function origPartFile(ctx: HandlerContext): string {
   return `${ctx.paths.dataDir}/rootfs-image/orig-part`;
@@ -42,45 +41,6 @@ function checkCanary(env: Record<string, string>): void {
       "BOOTENV_MISMATCH",
       "the bootloader environment has no save canary: fw_printenv reads a different environment than U-Boot writes; check fw_env.config",
     );
-  }
-}
-
-/**
- * Streams the image into the partition through one reused block (large writes, no
- * per-chunk garbage), then fsyncs. The block is refilled only after its write returned.
- */
-async function writePartition(
-  target: Slot,
-  stream: ReadableStream<Uint8Array>,
-  onBytes?: (n: number) => void,
-): Promise<number> {
-  const handle = await fs.open(target.path, "r+");
-  const block = new Uint8Array(WRITE_BLOCK);
-  let filled = 0;
-  let position = 0;
-  const flush = async () => {
-    if (!filled) return;
-    await writeFully(handle, block.subarray(0, filled), position);
-    position += filled;
-    filled = 0;
-    onBytes?.(position);
-  };
-  try {
-    for await (const chunk of stream) {
-      let offset = 0;
-      while (offset < chunk.byteLength) {
-        const n = Math.min(chunk.byteLength - offset, WRITE_BLOCK - filled);
-        block.set(chunk.subarray(offset, offset + n), filled);
-        filled += n;
-        offset += n;
-        if (filled === WRITE_BLOCK) await flush();
-      }
-    }
-    await flush();
-    await handle.sync();
-    return position;
-  } finally {
-    await handle.close();
   }
 }
 
@@ -123,7 +83,7 @@ export function rootfsHandler(
         ctx.log.info(
           `Writing ${file.name} (${file.size} bytes) to the inactive partition ${inactive.path}`,
         );
-        const written = await writePartition(inactive, file.stream, ctx.onBytes);
+        const written = await writePartition(inactive.path, file.stream, ctx.onBytes);
         ctx.log.info(`Wrote ${written} bytes to ${inactive.path}; checksum verified`);
       }
       if (count === 0) fail("ROOTFS_PAYLOAD", "the rootfs-image payload has no image file");
