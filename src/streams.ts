@@ -1,5 +1,5 @@
 /** Small stream helpers shared by the artifact reader, the writer and the install path. */
-import { createHash, type Hash } from "node:crypto";
+import { createHash } from "node:crypto";
 import { fail } from "./errors.ts";
 
 export type ByteStream = ReadableStream<Uint8Array>;
@@ -38,45 +38,7 @@ export function sha256Hex(bytes: Uint8Array): string {
   return createHash("sha256").update(bytes).digest("hex");
 }
 
-/**
- * A pass-through that hashes the bytes and, at the end, errors the stream instead of
- * closing it when the digest is not the expected one. A consumer that waits for the
- * stream to close therefore never acts on bytes whose checksum did not match.
- */
-export function verifyingSha256(
-  expectedHex: string,
-  onMismatch: (actualHex: string) => Error,
-): TransformStream<Uint8Array, Uint8Array> {
-  const hash: Hash = createHash("sha256");
-  return new TransformStream({
-    transform(chunk, controller) {
-      hash.update(chunk);
-      controller.enqueue(chunk);
-    },
-    flush() {
-      const actual = hash.digest("hex");
-      if (actual !== expectedHex) throw onMismatch(actual);
-    },
-  });
-}
 
-/** A pass-through that hashes the bytes and hands the digest over at the end. */
-export function hashingSha256(
-  onDigest: (hex: string, bytes: number) => void,
-): TransformStream<Uint8Array, Uint8Array> {
-  const hash = createHash("sha256");
-  let bytes = 0;
-  return new TransformStream({
-    transform(chunk, controller) {
-      hash.update(chunk);
-      bytes += chunk.byteLength;
-      controller.enqueue(chunk);
-    },
-    flush() {
-      onDigest(hash.digest("hex"), bytes);
-    },
-  });
-}
 
 /** A pass-through that errors once more than `limit` bytes went through. */
 export function byteLimit(
