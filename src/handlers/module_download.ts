@@ -54,7 +54,11 @@ async function openForModule(
   return EXITED;
 }
 
-/** Writes a whole stream into a FIFO, failing if the module exits before reading it all. */
+/**
+ * Writes a whole stream into a FIFO, failing if the module exits before reading it all.
+ * One write is in flight while the next chunk is read and hashed, so the module copies
+ * while ota verifies.
+ */
 async function pour(
   handle: fs.FileHandle,
   file: PayloadFile,
@@ -62,22 +66,33 @@ async function pour(
   onBytes?: (n: number) => void,
 ) {
   let written = 0;
+  const exited = module.done.then(() => false, () => false);
+  const stopped = async (): Promise<never> => {
+    await file.stream.cancel().catch(() => {});
+    await module.done; // the module's timeout, if that is what stopped it
+    fail(
+      "MODULE_STREAM",
+      `the module exited before reading all of ${file.name} (${written} of ${file.size} bytes)`,
+    );
+  };
+  let inFlight: Promise<boolean> | undefined;
+  let inFlightBytes = 0;
+  const settle = async () => {
+    if (!inFlight) return;
+    if (!(await inFlight)) await stopped();
+    written += inFlightBytes;
+    onBytes?.(written);
+    inFlight = undefined;
+  };
   try {
     for await (const chunk of file.stream) {
+      await settle();
       const write = writeSequential(handle, chunk).then(() => true);
       write.catch(() => {}); // a write blocked on a full pipe fails once the module is gone
-      const ok = await Promise.race([write, module.done.then(() => false, () => false)]);
-      if (!ok) {
-        await file.stream.cancel().catch(() => {});
-        await module.done; // the module's timeout, if that is what stopped it
-        fail(
-          "MODULE_STREAM",
-          `the module exited before reading all of ${file.name} (${written} of ${file.size} bytes)`,
-        );
-      }
-      written += chunk.byteLength;
-      onBytes?.(written);
+      inFlight = Promise.race([write, exited]);
+      inFlightBytes = chunk.byteLength;
     }
+    await settle();
   } catch (error) {
     if (error instanceof OtaError) throw error;
     const code = (error as NodeJS.ErrnoException).code;

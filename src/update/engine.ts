@@ -3,6 +3,7 @@
  * the device's identity and the payload handlers. Built once per command.
  */
 import { promises as fs } from "node:fs";
+import { resolve } from "node:path";
 import type { Progress } from "../cli/progress.ts";
 import { type Config, type Paths, resolvePaths, verifyKeyPaths } from "../device/config.ts";
 import type { DeviceIdentity } from "../device/provides.ts";
@@ -39,6 +40,8 @@ export function createEngine(
   log: Logger,
   progress: Progress,
 ): Engine {
+  // Modules and scripts run in their own working directory: a relative --data would break them.
+  dataDir = resolve(dataDir);
   const paths = resolvePaths(config, dataDir);
   return {
     config,

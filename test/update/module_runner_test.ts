@@ -101,6 +101,34 @@ Deno.test("streams mode: the module reads stream-next and each stream; the bytes
   assertEquals((await calls()).slice(4), ["ArtifactCommit", "Cleanup"]);
 });
 
+Deno.test("a relative --data still reaches the module: its paths are absolute", async () => {
+  const { f, artifact } = await setup(
+    "relative",
+    module(
+      "$LOG",
+      `
+  Download)
+    while true; do
+      name=$(cat "$2/stream-next")
+      [ -z "$name" ] && break
+      cat "$2/$name" > "$2/../../../../../got-$(basename "$name")"
+    done;;`,
+    ),
+    payload,
+  );
+  await using _ = f;
+  const data = f.device.data.slice(f.dir.length + 1);
+  const install = await ota(
+    ["install", "--config", f.device.config, "--data", data, artifact],
+    { cwd: f.dir },
+  );
+  assertEquals(install.code, 0, install.stderr);
+  assertEquals(
+    await sha256File(`${f.device.data}/got-a.bin`),
+    await sha256File(`${f.dir}/a.bin`),
+  );
+});
+
 Deno.test("files mode: a module that does not open stream-next finds verified files under files/", async () => {
   const { f, artifact } = await setup(
     "filer",
