@@ -79,6 +79,24 @@ export async function syncDir(path: string): Promise<void> {
 }
 
 /**
+ * Writes a new file and fsyncs it, for files that must survive a power cut once their
+ * directory is synced too (without fsync, ext4 can bring them back as zeros).
+ */
+export async function writeDurable(
+  path: string,
+  data: Uint8Array | string,
+  mode = 0o600,
+): Promise<void> {
+  const handle = await fs.open(path, "w", mode);
+  try {
+    await writeFully(handle, typeof data === "string" ? Buffer.from(data) : data, 0);
+    await handle.sync();
+  } finally {
+    await handle.close();
+  }
+}
+
+/**
  * Replaces `path` atomically: write a temporary file, fsync it, rename it over the
  * target, fsync the directory. A power cut leaves either the old or the new content.
  */
@@ -88,13 +106,7 @@ export async function atomicWriteFile(
   mode = 0o600,
 ): Promise<void> {
   const temp = `${path}.tmp-${process.pid}`;
-  const handle = await fs.open(temp, "w", mode);
-  try {
-    await writeFully(handle, typeof data === "string" ? Buffer.from(data) : data, 0);
-    await handle.sync();
-  } finally {
-    await handle.close();
-  }
+  await writeDurable(temp, data, mode);
   await fs.rename(temp, path);
   await syncDir(dirname(path));
 }

@@ -4,7 +4,8 @@
  * so that a commit after a reboot finds it again.
  */
 import { promises as fs } from "node:fs";
-import { join } from "node:path";
+import { dirname, join, resolve } from "node:path";
+import { syncDir, writeDurable } from "../files.ts";
 import type { DownloadContext, HandlerContext } from "./handler.ts";
 
 export function treeDir(ctx: HandlerContext): string {
@@ -19,7 +20,7 @@ export function treeDir(ctx: HandlerContext): string {
 }
 
 export async function createTree(ctx: DownloadContext): Promise<string> {
-  const tree = treeDir(ctx);
+  const tree = resolve(treeDir(ctx));
   await fs.rm(tree, { recursive: true, force: true });
   await fs.mkdir(join(tree, "header"), { recursive: true, mode: 0o700 });
   await fs.mkdir(join(tree, "tmp"), { mode: 0o700 });
@@ -37,8 +38,12 @@ export async function createTree(ctx: DownloadContext): Promise<string> {
     "header/meta-data": ctx.payload.metaDataBytes ?? "",
   };
   for (const [name, content] of Object.entries(files)) {
-    await fs.writeFile(join(tree, name), content, { mode: 0o600 });
+    await writeDurable(join(tree, name), content);
   }
+  // a commit or rollback after a power cut reads these again: sync up to the data directory
+  await syncDir(join(tree, "header"));
+  const top = resolve(ctx.paths.dataDir);
+  for (let dir = tree; dir.startsWith(top); dir = dirname(dir)) await syncDir(dir);
   return tree;
 }
 

@@ -11,7 +11,7 @@ import type { ArtifactScript } from "../artifact/header.ts";
 import { parseScriptName, type ScriptAction, type ScriptState } from "../artifact/names.ts";
 import type { Config } from "../device/config.ts";
 import { fail, OtaError } from "../errors.ts";
-import { syncDir } from "../files.ts";
+import { exists, syncDir, writeDurable } from "../files.ts";
 import type { Logger } from "../log.ts";
 import { runProcess } from "../process.ts";
 
@@ -42,16 +42,21 @@ export async function storeArtifactScripts(
   const next = `${dir}.new`;
   await fs.rm(next, { recursive: true, force: true });
   await fs.mkdir(next, { recursive: true, mode: 0o700 });
-  for (const script of scripts) {
-    await fs.writeFile(join(next, script.name), script.bytes, { mode: 0o700 });
-  }
-  await fs.writeFile(join(next, "version"), "3\n");
+  for (const script of scripts) await writeDurable(join(next, script.name), script.bytes, 0o700);
+  await writeDurable(join(next, "version"), "3\n");
   await syncDir(next);
+  // A power cut between the two renames leaves only scripts.new, whole: see scriptsDirOf.
   await fs.rm(`${dir}.old`, { recursive: true, force: true });
   await fs.rename(dir, `${dir}.old`).catch(() => {});
   await fs.rename(next, dir);
   await fs.rm(`${dir}.old`, { recursive: true, force: true });
   await syncDir(dataDir);
+}
+
+/** The artifact scripts directory, or its synced replacement when a cut came mid-swap. */
+async function scriptsDirOf(dir: string): Promise<string> {
+  if (await exists(dir)) return dir;
+  return (await exists(`${dir}.new`)) ? `${dir}.new` : dir;
 }
 
 async function scriptsIn(dir: string, state: ScriptState, action: ScriptAction): Promise<string[]> {
@@ -133,10 +138,19 @@ export function scriptRunner(config: Config, dataDir: string, log: Logger): Scri
 
   return {
     async run(state, action, options = {}) {
-      const dir = state.startsWith("Artifact") ? artifactScriptsDir(dataDir) : config.ScriptsDir;
+      const dir = state.startsWith("Artifact")
+        ? await scriptsDirOf(artifactScriptsDir(dataDir))
+        : config.ScriptsDir;
       const paths = await scriptsIn(dir, state, action);
       if (!paths.length) return;
-      await checkVersion(dir);
+      try {
+        await checkVersion(dir);
+      } catch (error) {
+        // a rollback must not be stopped by scripts it cannot run
+        if (!options.ignoreErrors) throw error;
+        log.error(`${(error as Error).message} (scripts of ${state}_${action} skipped)`);
+        return;
+      }
       for (const path of paths) {
         try {
           await runOne(path);

@@ -86,6 +86,29 @@ Deno.test("a version file other than 2 or 3 fails the update; non-executable and
   assertStringIncludes(refused.stderr, "[SCRIPT_VERSION]");
 });
 
+Deno.test("after a power cut: damaged stored scripts do not stop a rollback; a half-done swap of the scripts directory still finds them", async () => {
+  const marker = `${Deno.makeTempDirSync()}/rolled-back`;
+  const { f, artifact } = await withScripts({
+    ArtifactRollback_Enter_00: `#!/bin/sh\necho rollback >> ${marker}\n`,
+  });
+  await using _ = f;
+  const stored = `${f.device.data}/scripts`;
+
+  assertEquals((await f.ota("install", artifact)).code, 0);
+  // what ext4 shows of a file written without fsync after a power cut
+  await Deno.writeFile(`${stored}/version`, new Uint8Array(2));
+  const rollback = await f.ota("rollback");
+  assertEquals(rollback.code, 0, rollback.stderr);
+  assertStringIncludes(rollback.stderr, "skipped");
+  assertEquals(await Deno.stat(marker).then(() => true, () => false), false);
+  assertEquals((await f.env()).upgrade_available, "0");
+
+  assertEquals((await f.ota("install", artifact)).code, 0);
+  await Deno.rename(stored, `${stored}.new`); // cut between the two renames of the swap
+  assertEquals((await f.ota("rollback")).code, 0);
+  assertEquals(await Deno.readTextFile(marker), "rollback\n");
+});
+
 Deno.test("Artifact* scripts on the root filesystem are not run; those from the artifact are", async () => {
   const log = `${Deno.makeTempDirSync()}/log`;
   const { f, artifact } = await withScripts(
