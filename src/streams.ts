@@ -38,8 +38,6 @@ export function sha256Hex(bytes: Uint8Array): string {
   return createHash("sha256").update(bytes).digest("hex");
 }
 
-
-
 /** A pass-through that errors once more than `limit` bytes went through. */
 export function byteLimit(
   limit: number,

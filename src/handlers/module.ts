@@ -4,7 +4,7 @@
  * every call (SIGTERM, then SIGKILL). Mender's own modules run unchanged.
  */
 import { promises as fs } from "node:fs";
-import { join, resolve } from "node:path";
+import { resolve } from "node:path";
 import { isSafeBaseName } from "../artifact/names.ts";
 import { fail } from "../errors.ts";
 import { runProcess } from "../process.ts";
