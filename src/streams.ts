@@ -54,17 +54,20 @@ export function byteLimit(
 }
 
 /** A pass-through that reports the running byte count (for progress). */
-export function counting(
-  onBytes: (total: number) => void,
-): TransformStream<Uint8Array, Uint8Array> {
+export function counting(stream: ByteStream, onBytes: (total: number) => void): ByteStream {
+  // Pull-based rather than a TransformStream: no pipe machinery and no extra queue per chunk.
+  const reader = stream.getReader();
   let total = 0;
-  return new TransformStream({
-    transform(chunk, controller) {
-      total += chunk.byteLength;
+  return new ReadableStream<Uint8Array>({
+    async pull(controller) {
+      const next = await reader.read();
+      if (next.done) return controller.close();
+      total += next.value.byteLength;
       onBytes(total);
-      controller.enqueue(chunk);
+      controller.enqueue(next.value);
     },
-  });
+    cancel: (reason) => reader.cancel(reason),
+  }, { highWaterMark: 0 });
 }
 
 /** Reads and discards a stream; resolves with its length. */

@@ -29,7 +29,7 @@ async function inspect(path: string, o: ReadOptions, progressMode: ProgressMode)
   );
   const progress = createProgress(o.progress === false ? "none" : progressMode);
   progress.step("verify", size);
-  const input = readFileStream(path).pipeThrough(counting((n) => progress.update(n)));
+  const input = counting(readFileStream(path), (n) => progress.update(n));
   const artifact = await openArtifact(input, {
     verifyKeys: o.key?.length ? loadVerifyKeys(o.key) : undefined,
     limits: o.maxPayloadSize ? { payloadBytes: parseSize(o.maxPayloadSize) } : undefined,

@@ -78,7 +78,7 @@ export async function install(
   );
   engine.progress.step("download", source.size ?? 0);
   const artifact = await openArtifact(
-    source.stream.pipeThrough(counting((n) => engine.progress.update(n))),
+    counting(source.stream, (n) => engine.progress.update(n)),
     { verifyKeys: keys },
   );
   let run: Run | undefined;
