@@ -90,6 +90,7 @@ async function pour(
       const write = writeSequential(handle, chunk).then(() => true);
       write.catch(() => {}); // a write blocked on a full pipe fails once the module is gone
       inFlight = Promise.race([write, exited]);
+      inFlight.catch(() => {}); // awaited in settle(); unawaited if the payload stream fails
       inFlightBytes = chunk.byteLength;
     }
     await settle();

@@ -43,7 +43,9 @@ export async function createTree(ctx: DownloadContext): Promise<string> {
   // a commit or rollback after a power cut reads these again: sync up to the data directory
   await syncDir(join(tree, "header"));
   const top = resolve(ctx.paths.dataDir);
-  for (let dir = tree; dir.startsWith(top); dir = dirname(dir)) await syncDir(dir);
+  for (let dir = tree; dir.startsWith(top) && dir !== dirname(dir); dir = dirname(dir)) {
+    await syncDir(dir);
+  }
   return tree;
 }
 

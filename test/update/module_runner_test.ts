@@ -129,6 +129,35 @@ Deno.test("a relative --data still reaches the module: its paths are absolute", 
   );
 });
 
+Deno.test("a payload that turns out corrupt mid-stream ends with one coded error, not a crash", async () => {
+  const { f, artifact } = await setup(
+    "corrupt",
+    module(
+      "$LOG",
+      `
+  Download)
+    # a slow reader: ota still has a write pending when the corrupt bytes arrive
+    while true; do
+      name=$(cat "$2/stream-next")
+      [ -z "$name" ] && break
+      exec 3< "$2/$name"
+      while [ "$(head -c 65536 <&3 | wc -c)" -gt 0 ]; do sleep 0.02; done
+    done;;`,
+    ),
+    payload,
+  );
+  await using _ = f;
+  const good = await Deno.readFile(artifact);
+  const bad = good.slice();
+  bad[Math.floor(bad.length / 2)] ^= 0xff; // inside the 3 MB payload file
+  await Deno.writeFile(`${f.dir}/bad.mender`, bad);
+  const install = await f.ota("install", `${f.dir}/bad.mender`);
+  assertEquals(install.code, 1);
+  assert(/\[(GZIP_CORRUPT|CHECKSUM_MISMATCH)\]/.test(install.stderr), install.stderr);
+  assert(!/^\s+at /m.test(install.stderr), "no stack trace");
+  assertEquals((await f.ota("install", artifact)).code, 0, "the good artifact installs after it");
+});
+
 Deno.test("files mode: a module that does not open stream-next finds verified files under files/", async () => {
   const { f, artifact } = await setup(
     "filer",
