@@ -201,11 +201,16 @@ export function fileResponse(path: string, options: FileResponseOptions): Respon
 // ---- memory ----
 
 /**
- * Asks for a full garbage collection now (Bun; elsewhere nothing). A long stream drops a
- * chunk every few hundred KiB, and Bun's collector, sized by the host's RAM, lets tens of
- * MiB of them pile up before it runs: the payload reader calls this every 128 MiB to keep
- * its peak memory flat whatever the artifact's size.
+ * A byte counter that asks for a full garbage collection (Bun; elsewhere nothing) every
+ * `every` bytes. A long stream drops a chunk every few hundred KiB, and Bun's collector,
+ * sized by the host's RAM, lets tens of MiB of them pile up before it runs.
  */
-export function collectGarbage(): void {
-  if (runtime === "bun") g.Bun.gc(true);
+export function collectEvery(every: number): (bytes: number) => void {
+  let since = 0;
+  return (bytes) => {
+    since += bytes;
+    if (since < every) return;
+    since = 0;
+    if (runtime === "bun") g.Bun.gc(true);
+  };
 }

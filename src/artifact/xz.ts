@@ -7,7 +7,6 @@
  */
 import createLiblzma from "node-liblzma/wasm/liblzma.js";
 import { OtaError } from "../errors.ts";
-import { collectGarbage } from "../platform.ts";
 import type { ByteStream } from "../streams.ts";
 import { liblzmaWasm } from "./liblzma_wasm.ts";
 
@@ -38,12 +37,6 @@ const LZMA_IGNORE_CHECK = 0x10;
 const NEXT_IN = 0, AVAIL_IN = 4, NEXT_OUT = 16, AVAIL_OUT = 20, STREAM_SIZE = 96;
 const IN_SIZE = 64 * 1024;
 const OUT_SIZE = 256 * 1024;
-/**
- * Each output chunk is a copy out of the WebAssembly memory, and the runtime frees them
- * late: collecting every 8 MiB keeps a 1 GiB install under 96 MiB (32 MiB, the payload
- * reader's period, peaked at 120 MiB) for 4 % more CPU time.
- */
-const COLLECT_EVERY = 8 * 1024 * 1024;
 
 let instance: Promise<Liblzma> | undefined;
 function liblzma(): Promise<Liblzma> {
@@ -107,7 +100,6 @@ function lzmaPump(
   let strm = 0, inBuf = 0, outBuf = 0;
   let pending: Uint8Array | undefined;
   let inputDone = false;
-  let sinceCollect = 0;
   const reader = input.getReader();
 
   const release = () => {
@@ -154,14 +146,7 @@ function lzmaPump(
           m.setValue(strm + AVAIL_OUT, OUT_SIZE, "i32");
           const ret = m._lzma_code(strm, finishing ? LZMA_FINISH : LZMA_RUN);
           const produced = OUT_SIZE - m.getValue(strm + AVAIL_OUT, "i32");
-          if (produced > 0) {
-            controller.enqueue(m.HEAPU8.slice(outBuf, outBuf + produced));
-            sinceCollect += produced;
-            if (sinceCollect >= COLLECT_EVERY) {
-              sinceCollect = 0;
-              collectGarbage();
-            }
-          }
+          if (produced > 0) controller.enqueue(m.HEAPU8.slice(outBuf, outBuf + produced));
           if (ret === LZMA_STREAM_END) {
             release();
             controller.close();

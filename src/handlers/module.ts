@@ -4,7 +4,7 @@
  * every call (SIGTERM, then SIGKILL). Mender's own modules run unchanged.
  */
 import { promises as fs } from "node:fs";
-import { resolve } from "node:path";
+import { join } from "node:path";
 import { isSafeBaseName } from "../artifact/names.ts";
 import { fail } from "../errors.ts";
 import { runProcess } from "../process.ts";
@@ -19,7 +19,7 @@ export async function findModule(type: string, modulesDir: string): Promise<stri
   if (!isSafeBaseName(type)) {
     fail("UNSAFE_NAME", `payload type ${JSON.stringify(type)} is not a valid Update Module name`);
   }
-  const path = resolve(modulesDir, type);
+  const path = join(modulesDir, type);
   const stat = await fs.stat(path).catch(() => undefined);
   if (!stat?.isFile()) {
     fail(

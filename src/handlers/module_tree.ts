@@ -4,7 +4,7 @@
  * so that a commit after a reboot finds it again.
  */
 import { promises as fs } from "node:fs";
-import { dirname, join, resolve } from "node:path";
+import { dirname, join } from "node:path";
 import { syncDir, writeDurable } from "../files.ts";
 import type { DownloadContext, HandlerContext } from "./handler.ts";
 
@@ -20,7 +20,7 @@ export function treeDir(ctx: HandlerContext): string {
 }
 
 export async function createTree(ctx: DownloadContext): Promise<string> {
-  const tree = resolve(treeDir(ctx));
+  const tree = treeDir(ctx);
   await fs.rm(tree, { recursive: true, force: true });
   await fs.mkdir(join(tree, "header"), { recursive: true, mode: 0o700 });
   await fs.mkdir(join(tree, "tmp"), { mode: 0o700 });
@@ -42,7 +42,7 @@ export async function createTree(ctx: DownloadContext): Promise<string> {
   }
   // a commit or rollback after a power cut reads these again: sync up to the data directory
   await syncDir(join(tree, "header"));
-  const top = resolve(ctx.paths.dataDir);
+  const top = ctx.paths.dataDir;
   for (let dir = tree; dir.startsWith(top) && dir !== dirname(dir); dir = dirname(dir)) {
     await syncDir(dir);
   }

@@ -40,7 +40,7 @@ export function createEngine(
   log: Logger,
   progress: Progress,
 ): Engine {
-  // Modules and scripts run in their own working directory: a relative --data would break them.
+  // Modules run with their file tree as working directory: relative paths would break them.
   dataDir = resolve(dataDir);
   const paths = resolvePaths(config, dataDir);
   return {
@@ -52,7 +52,7 @@ export function createEngine(
     async handlerFor(type) {
       if (type === null) return emptyHandler();
       if (type === "rootfs-image") return rootfsHandler();
-      return await moduleHandler(type, config.ModulesDir);
+      return await moduleHandler(type, resolve(config.ModulesDir));
     },
   };
 }
