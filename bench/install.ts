@@ -10,7 +10,7 @@
  * equal, which an older system on the slot would not give it) and the board is reset to
  * "slot A running, nothing pending". Mender 3.4 reads no zstd: zstd rows are ota's alone.
  */
-import { existsSync, rmSync } from "node:fs";
+import { rmSync } from "node:fs";
 import {
   createMenderDevice,
   ensureLoops,
@@ -24,7 +24,8 @@ import {
   compare,
   flag,
   mustRun,
-  OTA,
+  otaArtifact,
+  otaInstall,
   patternFile,
   type Row,
 } from "./lib.ts";
@@ -81,35 +82,8 @@ async function run({ runs, cold, work, args }: BenchOptions): Promise<Row[]> {
     );
     for (const compression of compressions) {
       const artifact = `${work}/install-${mib}-${compression}.mender`;
-      if (!existsSync(artifact)) {
-        mustRun([
-          OTA,
-          "artifact",
-          "write",
-          "rootfs-image",
-          "-n",
-          `bench-${mib}`,
-          "-t",
-          "bench-board",
-          "-f",
-          image,
-          "-o",
-          artifact,
-          "--compression",
-          compression,
-          "--no-progress",
-        ]);
-      }
-      const ota = [
-        OTA,
-        "install",
-        "--config",
-        `${device.dir}/etc/mender/mender.conf`,
-        "--data",
-        `${device.dir}/ota-data`,
-        "--progress=none",
-        artifact,
-      ];
+      otaArtifact(artifact, { name: `bench-${mib}`, file: image, compression });
+      const ota = otaInstall(device.dir, artifact);
       const mender = compression === "zstd"
         ? null
         : menderCommand(device, ["install", artifact], { logLevel: "error" });

@@ -268,3 +268,50 @@ export function mustRun(cmd: string[]): void {
     .outputSync();
   if (out.code !== 0) throw new Error(`${cmd.join(" ")}: ${new TextDecoder().decode(out.stderr)}`);
 }
+
+export interface ArtifactSpec {
+  name: string;
+  /** The image (rootfs-image) or the one payload file (module-image). */
+  file: string;
+  compression: string;
+  /** Makes a module-image for this Update Module instead of a rootfs-image. */
+  moduleType?: string;
+}
+
+/** Writes OUT with dist/ota for the device type `bench-board`, unless a run already did. */
+export function otaArtifact(out: string, spec: ArtifactSpec): string {
+  if (existsSync(out)) return out;
+  const type = spec.moduleType ? ["module-image", "-T", spec.moduleType] : ["rootfs-image"];
+  mustRun([
+    OTA,
+    "artifact",
+    "write",
+    ...type,
+    "-n",
+    spec.name,
+    "-t",
+    "bench-board",
+    "-f",
+    spec.file,
+    "-o",
+    out,
+    "--compression",
+    spec.compression,
+    "--no-progress",
+  ]);
+  return out;
+}
+
+/** `ota install ARTIFACT` on a simulated device in DIR, with its own data directory. */
+export function otaInstall(dir: string, artifact: string): string[] {
+  return [
+    OTA,
+    "install",
+    "--config",
+    `${dir}/etc/mender/mender.conf`,
+    "--data",
+    `${dir}/ota-data`,
+    "--progress=none",
+    artifact,
+  ];
+}

@@ -8,7 +8,7 @@
  * The module (a POSIX sh script) reads `stream-next` and copies each stream to a file in
  * its data directory; it answers No to reboot and rollback, so both clients commit at once.
  */
-import { existsSync, rmSync } from "node:fs";
+import { rmSync } from "node:fs";
 import {
   createMenderDevice,
   menderCommand,
@@ -19,8 +19,8 @@ import {
   type BenchOptions,
   compare,
   flag,
-  mustRun,
-  OTA,
+  otaArtifact,
+  otaInstall,
   patternFile,
   type Row,
 } from "./lib.ts";
@@ -62,37 +62,8 @@ async function run({ runs, cold, work, args }: BenchOptions): Promise<Row[]> {
     const file = patternFile(`${work}/payload-${mib}.bin`, mib);
     for (const compression of compressions) {
       const artifact = `${work}/module-${mib}-${compression}.mender`;
-      if (!existsSync(artifact)) {
-        mustRun([
-          OTA,
-          "artifact",
-          "write",
-          "module-image",
-          "-T",
-          "stream-copy",
-          "-n",
-          `m-${mib}`,
-          "-t",
-          "bench-board",
-          "-f",
-          file,
-          "-o",
-          artifact,
-          "--compression",
-          compression,
-          "--no-progress",
-        ]);
-      }
-      const ota = [
-        OTA,
-        "install",
-        "--config",
-        `${device.dir}/etc/mender/mender.conf`,
-        "--data",
-        `${device.dir}/ota-data`,
-        "--progress=none",
-        artifact,
-      ];
+      otaArtifact(artifact, { name: `m-${mib}`, file, compression, moduleType: "stream-copy" });
+      const ota = otaInstall(device.dir, artifact);
       const mender = menderCommand(device, ["install", artifact], { logLevel: "error" });
       rows.push(
         await compare(`${mib} MiB ${compression}, streams mode`, ota, mender.cmd, {

@@ -31,7 +31,12 @@ async function wrk(url: string, connections: number, seconds: number): Promise<n
   return Number(match[1]) * scale[match[2]];
 }
 
-async function loopbackCases(dir: string, seconds: number, runs: number): Promise<Row[]> {
+async function loopbackCases(
+  dir: string,
+  sizeMiB: number,
+  seconds: number,
+  runs: number,
+): Promise<Row[]> {
   const otaPort = 18480;
   const nginxPort = 18481;
   const serve = spawn(OTA, [
@@ -96,7 +101,7 @@ http {
           ota,
           reference,
           { ota: otaPeak, reference: refPeak },
-          "1 GiB artifact, wrk on 127.0.0.1; reference: nginx",
+          `${sizeMiB} MiB artifact, wrk on 127.0.0.1; reference: nginx`,
         ),
       );
     }
@@ -116,7 +121,7 @@ async function run({ runs, work, args }: { runs: number; work: string; args: str
     const dir = `${scratch}/srv`;
     await Deno.mkdir(dir);
     const artifact = await makeArtifact(dir, sizeMiB);
-    const results = await loopbackCases(dir, seconds, runs);
+    const results = await loopbackCases(dir, sizeMiB, seconds, runs);
     if (!args.includes("--no-lan")) results.push(await lanCase(artifact, scratch, sizeMiB));
     return results;
   } finally {

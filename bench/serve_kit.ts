@@ -3,7 +3,7 @@
  * process tree sampled while work runs, waiting for a server, and the artifact they serve.
  */
 import { readFileSync } from "node:fs";
-import { OTA, type Row } from "./lib.ts";
+import { otaArtifact, type Row } from "./lib.ts";
 
 /** A row whose unit is not seconds (MiB/s): above 1 is better there. */
 export function result(
@@ -89,23 +89,11 @@ export async function waitFor(url: string, check: (body: string) => boolean, met
 export async function makeArtifact(dir: string, sizeMiB: number): Promise<string> {
   const image = `${dir}/image.bin`;
   await sh(["dd", "if=/dev/urandom", `of=${image}`, "bs=1M", `count=${sizeMiB}`, "status=none"]);
-  const artifact = `${dir}/release-2.mender`;
-  await sh([
-    OTA,
-    "artifact",
-    "write",
-    "rootfs-image",
-    "-n",
-    "release-2",
-    "-t",
-    "bench-board",
-    "-f",
-    image,
-    "-o",
-    artifact,
-    "--compression",
-    "none",
-  ]);
+  const artifact = otaArtifact(`${dir}/release-2.mender`, {
+    name: "release-2",
+    file: image,
+    compression: "none",
+  });
   await Deno.remove(image);
   return artifact;
 }

@@ -75,17 +75,19 @@ async function fleet(
     spawn("ip", ["netns", "exec", lan.ns[i], ...args], { stdio: "ignore" });
   try {
     // The seed: with re-serving it takes two downloads at a time and the rest go to peers.
-    const seed = exec(0, [
-      OTA,
-      "serve",
-      "--port",
-      "8080",
-      "--rescan",
-      "1",
-      "--max-transfers",
-      reserve ? "2" : "64",
-      seedDir,
-    ]);
+    const serve = (host: number, dir: string, maxTransfers: number) =>
+      exec(host, [
+        OTA,
+        "serve",
+        "--port",
+        "8080",
+        "--rescan",
+        "1",
+        "--max-transfers",
+        String(maxTransfers),
+        dir,
+      ]);
+    const seed = serve(0, seedDir, reserve ? 2 : 64);
     procs.push(seed);
     // The seed lives in a namespace: ask from inside it.
     const deadline = Date.now() + 120_000;
@@ -107,19 +109,7 @@ async function fleet(
     for (const [i, dir] of dirs.entries()) {
       await Deno.mkdir(dir, { recursive: true });
       if (reserve) {
-        procs.push(
-          exec(i + 1, [
-            OTA,
-            "serve",
-            "--port",
-            "8080",
-            "--rescan",
-            "1",
-            "--max-transfers",
-            "2",
-            dir,
-          ]),
-        );
+        procs.push(serve(i + 1, dir, 2));
       }
     }
     if (reserve) await new Promise((r) => setTimeout(r, 1500));
