@@ -24,7 +24,7 @@ export async function readAll(
 }
 
 export function concat(chunks: Uint8Array[], total?: number): Uint8Array {
-  if (chunks.length === 1) return chunks[0];
+  if (chunks.length === 1) return chunks[0]!;
   const out = new Uint8Array(total ?? chunks.reduce((n, c) => n + c.byteLength, 0));
   let offset = 0;
   for (const chunk of chunks) {

@@ -56,7 +56,7 @@ export function boardOps(
       );
     }
     const all = mine.filter((i) => i.path === paths[0]);
-    const iface = all[0].mode === "runtime"
+    const iface = all[0]?.mode === "runtime"
       ? all[0]
       : all.find((i) => typeof board.alt === "number" ? i.alt === board.alt : i.name === board.alt);
     if (!iface) {
@@ -190,10 +190,10 @@ export function layoutSegments(name: string): { start: number; end: number }[] {
   const m = /^@[^/]*((?:\/0x[0-9a-fA-F]+\/[^/]+)+)/.exec(name.trim());
   if (!m) return [];
   const out: { start: number; end: number }[] = [];
-  const parts = m[1].split("/").filter(Boolean);
+  const parts = m[1]!.split("/").filter(Boolean); // group 1 always takes part in a match
   for (let i = 0; i + 1 < parts.length; i += 2) {
     let at = Number(parts[i]);
-    for (const group of parts[i + 1].split(",")) {
+    for (const group of parts[i + 1]!.split(",")) {
       const g = /^(\d+)\*(\d+)\s*([BKM ]?)/.exec(group.trim());
       if (!g) break;
       const unit = g[3] === "K" ? 1024 : g[3] === "M" ? 1024 * 1024 : 1;

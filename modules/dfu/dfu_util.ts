@@ -74,13 +74,14 @@ export function parseList(out: string): Interface[] {
   for (const line of out.split("\n")) {
     const m = LINE.exec(line.trim());
     if (!m) continue;
+    // Every group of LINE is mandatory, so a match has all six.
     found.push({
       mode: m[1] === "DFU" ? "dfu" : "runtime",
-      id: m[2].toLowerCase(),
-      path: m[3],
+      id: m[2]!.toLowerCase(),
+      path: m[3]!,
       alt: Number(m[4]),
-      name: m[5],
-      serial: m[6],
+      name: m[5]!,
+      serial: m[6]!,
     });
   }
   return found;

@@ -69,7 +69,7 @@ export async function readSettings(
 ): Promise<Settings> {
   const parsed = MetaData.safeParse(await readMetaData(tree));
   if (!parsed.success) {
-    const issue = parsed.error.issues[0];
+    const issue = parsed.error.issues[0]!; // a failed parse has at least one issue
     fail(
       "DFU_META_DATA",
       `meta-data field "${issue.path.join(".") || "(root)"}": ${issue.message}; ` +

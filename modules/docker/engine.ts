@@ -74,6 +74,7 @@ export function engine(command: string): Engine {
         State: { Running: boolean };
         Config: { Labels: Record<string, string> | null };
       }>;
+      if (!info) fail("DOCKER_ENGINE", `${command} container inspect ${name} printed no container`);
       return {
         id: info.Id,
         name: info.Name.replace(/^\//, ""),

@@ -40,7 +40,7 @@ export interface DockerPlan {
 export function parsePlan(meta: Record<string, unknown>): DockerPlan {
   const parsed = metaSchema.safeParse(meta);
   if (!parsed.success) {
-    const issue = parsed.error.issues[0];
+    const issue = parsed.error.issues[0]!; // a failed parse has at least one issue
     fail("DOCKER_META_DATA", `meta-data ${issue.path.join(".") || "(root)"}: ${issue.message}`);
   }
   const m = parsed.data;
@@ -70,7 +70,8 @@ export function parsePlan(meta: Record<string, unknown>): DockerPlan {
 
 /** "registry/team/web:1.2@sha256:..." -> "web" */
 function nameFromImage(image: string): string {
-  const last = image.split("@")[0].split("/").pop()!.split(":")[0];
+  // split() always returns at least one element, so [0] and pop() are defined.
+  const last = image.split("@")[0]!.split("/").pop()!.split(":")[0]!;
   const clean = last.replace(/[^A-Za-z0-9_.-]/g, "-").replace(/^[^A-Za-z0-9]+/, "");
   return clean || "container";
 }

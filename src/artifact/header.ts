@@ -86,7 +86,7 @@ async function readHeaderTar(tar: Uint8Array, limits: ReadLimits, what: string) 
     if (!match) {
       fail("HEADER_INVALID", `the ${what} holds an unexpected entry: ${name.slice(0, 200)}`);
     }
-    addToBucket(buckets, Number(match[1]), match[2], data, what);
+    addToBucket(buckets, Number(match[1]), match[2]!, data, what); // both groups are mandatory
   }
   if (!infoBytes) fail("HEADER_INVALID", `the ${what} has no header-info`);
   return { infoBytes, scripts, buckets };
@@ -187,7 +187,7 @@ export async function parseHeader(tar: Uint8Array, limits: ReadLimits): Promise<
       limits.jsonBytes,
       limits.jsonDepth,
     );
-    const type = info.payloads[index].type;
+    const type = info.payloads[index]!.type; // as many payloads as buckets, checked above
     if (type === null && bucket.metaDataBytes !== undefined) {
       fail("HEADER_INVALID", "an empty payload must not carry meta-data");
     }
@@ -244,7 +244,7 @@ export async function applyAugment(
     const extraMeta = parseMetaData(bucket?.metaDataBytes, index, limits);
     return {
       ...payload,
-      type: info.payloads[index].type,
+      type: info.payloads[index]!.type, // the same count as the header, checked above
       typeInfo: {
         ...payload.typeInfo,
         ...extra,

@@ -42,7 +42,7 @@ export function parseJson<T extends z.ZodType>(
   }
   const result = schema.safeParse(value);
   if (!result.success) {
-    const issue = result.error.issues[0];
+    const issue = result.error.issues[0]!; // a failed parse has at least one issue
     const where = issue.path.length ? ` at ${issue.path.join(".")}` : "";
     fail("ARTIFACT_JSON", `${what} is not what Mender writes${where}: ${issue.message}`);
   }

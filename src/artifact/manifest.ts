@@ -26,7 +26,8 @@ export function parseManifest(bytes: Uint8Array, maxEntries: number, maxName: nu
         `the manifest has a malformed line: ${JSON.stringify(raw.slice(0, 120))}`,
       );
     }
-    const [, digest, name] = match;
+    const digest = match[1]!; // both groups are mandatory in `line`
+    const name = match[2]!;
     if (name.length > maxName) {
       fail("MANIFEST_INVALID", `a manifest name is longer than ${maxName} characters`);
     }

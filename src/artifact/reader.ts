@@ -287,7 +287,7 @@ function artifactOver(
       });
       yield {
         index,
-        header: info.header.payloads[index],
+        header: info.header.payloads[index]!, // index is in range, checked above
         compression: split.compression,
         files: () => files,
       };

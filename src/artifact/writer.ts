@@ -183,18 +183,18 @@ async function collect(stream: ByteStream): Promise<Uint8Array> {
 /** The uncompressed data tar: each file's header, body and padding, then the end marker. */
 function dataTar(files: HashedFile[], mtime: number): ByteStream {
   let index = 0;
-  let current: ReadableStreamDefaultReader<Uint8Array> | undefined;
+  let current: { file: HashedFile; reader: ReadableStreamDefaultReader<Uint8Array> } | undefined;
   let seen = 0;
   return new ReadableStream<Uint8Array>({
     async pull(controller) {
       if (current) {
-        const next = await current.read();
+        const next = await current.reader.read();
         if (!next.done) {
           seen += next.value.byteLength;
           controller.enqueue(next.value);
           return;
         }
-        const file = files[index - 1];
+        const { file } = current;
         if (seen !== file.size) {
           fail("INPUT_CHANGED", `${file.source.name} changed size while the artifact was written`);
         }
@@ -202,20 +202,20 @@ function dataTar(files: HashedFile[], mtime: number): ByteStream {
         controller.enqueue(tarPadding(file.size));
         return;
       }
-      if (index === files.length) {
+      const file = files[index++];
+      if (!file) {
         controller.enqueue(END_OF_ARCHIVE);
         controller.close();
         return;
       }
-      const file = files[index++];
       controller.enqueue(
         tarHeader({ name: file.source.name, size: file.size, mtime, owner: "root" }),
       );
-      current = openSource(file.source).getReader();
+      current = { file, reader: openSource(file.source).getReader() };
       seen = 0;
     },
     async cancel(reason) {
-      await current?.cancel(reason);
+      await current?.reader.cancel(reason);
     },
   }, { highWaterMark: 0 });
 }
@@ -243,7 +243,7 @@ export async function writeArtifact(
       ),
     );
   }
-  const payload = spec.payload.checksumProvide && files.length
+  const payload = spec.payload.checksumProvide && files[0]
     ? withProvide(spec.payload, spec.payload.checksumProvide, files[0].sha256)
     : spec.payload;
 

@@ -156,7 +156,8 @@ Examples:
           checksumProvide?: boolean;
         },
       ) => {
-        if (o.file?.length !== 1) {
+        const [file, ...extra] = o.file ?? [];
+        if (file === undefined || extra.length > 0) {
           fail("BAD_ARGUMENTS", "rootfs-image takes exactly one file (-f rootfs.ext4)");
         }
         const clears = o.defaultClearsProvides === false
@@ -165,7 +166,7 @@ Examples:
         const payload: PayloadSpec = {
           type: "rootfs-image",
           typeInfoType: "",
-          files: [{ name: basename(o.file[0]), path: o.file[0] }],
+          files: [{ name: basename(file), path: file }],
           typeInfo: {
             artifact_provides: {
               ...versionProvides(o, "rootfs-image"),

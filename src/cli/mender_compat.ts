@@ -79,25 +79,28 @@ export function translateMenderArgs(argv: string[], flavor: Flavor): string[] {
   let command: string | undefined;
   const rest: string[] = [];
   for (let i = 0; i < argv.length; i++) {
-    const arg = argv[i];
+    const arg = argv[i]!; // i < argv.length
     const [flag, inline] = arg.includes("=") && arg.startsWith("-")
       ? [arg.slice(0, arg.indexOf("=")), arg.slice(arg.indexOf("=") + 1)]
       : [arg, undefined];
     if (command === undefined) {
-      if (flag in valued) {
+      const option = own(valued, flag);
+      if (option !== undefined) {
         const value = inline ?? argv[++i];
         if (value === undefined) fail("BAD_ARGUMENTS", `${flag} needs a value`);
-        if (valued[flag]) globals.push(valued[flag], value);
+        if (option) globals.push(option, value);
         continue;
       }
-      if (flag in switches) {
-        if (switches[flag]) globals.push(switches[flag]);
+      const toggle = own(switches, flag);
+      if (toggle !== undefined) {
+        if (toggle) globals.push(toggle);
         continue;
       }
       if (["-v", "--version", "-version"].includes(arg)) return ["--version"];
       if (["-h", "--help", "help", "-help"].includes(arg)) return ["--help"];
-      if (arg in legacyCommands) {
-        command = legacyCommands[arg];
+      const legacy = own(legacyCommands, arg);
+      if (legacy !== undefined) {
+        command = legacy;
         continue;
       }
       if (managedOnly.includes(arg)) {
@@ -121,4 +124,9 @@ export function translateMenderArgs(argv: string[], flavor: Flavor): string[] {
   }
   if (command === undefined) return ["--help"];
   return [command, ...globals, ...rest];
+}
+
+/** The table's own entry for `key` (never one inherited from Object, such as "constructor"). */
+function own(table: Record<string, string>, key: string): string | undefined {
+  return Object.hasOwn(table, key) ? table[key] : undefined;
 }

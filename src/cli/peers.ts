@@ -87,8 +87,12 @@ function human(bytes: number): string {
 }
 
 function table(rows: string[][]): string {
-  const widths = rows[0].map((_, i) => Math.max(...rows.map((r) => r[i].length)));
-  return rows.map((r) => r.map((cell, i) => cell.padEnd(widths[i])).join("  ").trimEnd()).join(
+  const columns = Math.max(0, ...rows.map((r) => r.length));
+  const widths = Array.from(
+    { length: columns },
+    (_, i) => Math.max(...rows.map((r) => r[i]?.length ?? 0)),
+  );
+  return rows.map((r) => r.map((cell, i) => cell.padEnd(widths[i] ?? 0)).join("  ").trimEnd()).join(
     "\n",
   );
 }

@@ -109,7 +109,7 @@ export async function loadConfig(main?: string, fallback?: string): Promise<Conf
   }
   const result = configSchema.safeParse(merged);
   if (!result.success) {
-    const issue = result.error.issues[0];
+    const issue = result.error.issues[0]!; // a failed parse has at least one issue
     const key = issue.path.join(".");
     fail("CONFIG_INVALID", `configuration ${main ?? ""}: ${key ? `${key}: ` : ""}${issue.message}`);
   }

@@ -83,7 +83,7 @@ export async function loadStore(dataDir: string): Promise<StoreData> {
   if (!result.success) {
     fail(
       "STORE_CORRUPT",
-      `${storePath(dataDir)} is not an ota store: ${result.error.issues[0].message}`,
+      `${storePath(dataDir)} is not an ota store: ${result.error.issues[0]!.message}`,
     );
   }
   return result.data;

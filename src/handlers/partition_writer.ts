@@ -29,8 +29,8 @@ export async function writePartition(
 ): Promise<number> {
   let direct = await openDirect(path);
   let buffered = direct ? undefined : await fs.open(path, "r+");
-  const blocks = [new Uint8Array(BLOCK), new Uint8Array(BLOCK)];
-  let current = 0;
+  const blocks: [Uint8Array, Uint8Array] = [new Uint8Array(BLOCK), new Uint8Array(BLOCK)];
+  let current: 0 | 1 = 0;
   let block = blocks[current];
   /** The write of the other block, still under way. */
   let inFlight: Promise<void> = Promise.resolve();
@@ -62,7 +62,7 @@ export async function writePartition(
     position += filled;
     inFlight = write(bytes, at).then(() => onBytes?.(at + bytes.byteLength));
     inFlight.catch(() => {}); // awaited below; do not report it twice
-    current ^= 1;
+    current = current ? 0 : 1;
     block = blocks[current];
     filled = 0;
   };

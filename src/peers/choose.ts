@@ -75,7 +75,7 @@ export function chooseOffer(offers: Offer[], device: DeviceIdentity, name?: stri
     : offers.filter((o) => o.artifact.name !== device.provides.artifact_name);
   const fitting = named.filter((o) => o.reasons.length === 0);
   if (fitting.length === 0) {
-    const why = named.length
+    const why = named[0]
       ? `: ${named[0].artifact.name} does not fit (${named[0].reasons.join("; ")})`
       : name
       ? `: none is called ${name}`
@@ -94,5 +94,5 @@ export function chooseOffer(offers: Offer[], device: DeviceIdentity, name?: stri
       : `${names[0]} (different files: ${fitting.map((o) => o.sha256.slice(0, 12)).join(", ")})`;
     fail("PEER_AMBIGUOUS", `several artifacts fit: ${detail}; name one, by artifact or file name`);
   }
-  return fitting[0];
+  return fitting[0]!; // exactly one, checked above
 }

@@ -31,11 +31,7 @@ export interface SourceOptions {
 export function peerSources(urls: string[], options: SourceOptions = {}): PeerSources {
   const tries = options.triesPerPeer ?? 5;
   const random = options.random ?? Math.random;
-  const order = [...new Set(urls)];
-  for (let i = order.length - 1; i > 0; i--) {
-    const j = Math.floor(random() * (i + 1));
-    [order[i], order[j]] = [order[j], order[i]];
-  }
+  const order = shuffle([...new Set(urls)], random);
   const failures = new Map<string, number>();
   const dropped = new Set<string>();
   const log: string[] = [];
@@ -44,7 +40,7 @@ export function peerSources(urls: string[], options: SourceOptions = {}): PeerSo
   return {
     current() {
       const left = usable();
-      return left.length ? left[index % left.length] : undefined;
+      return left[index % left.length]; // undefined when none is left
     },
     failed(url, reason) {
       failures.set(url, (failures.get(url) ?? 0) + 1);
@@ -60,16 +56,21 @@ export function peerSources(urls: string[], options: SourceOptions = {}): PeerSo
       index++;
     },
     add(urls) {
-      const fresh = [...new Set(urls)].filter((u) => !order.includes(u));
-      for (let i = fresh.length - 1; i > 0; i--) {
-        const j = Math.floor(random() * (i + 1));
-        [fresh[i], fresh[j]] = [fresh[j], fresh[i]];
-      }
-      if (!fresh.length) return;
+      const fresh = shuffle([...new Set(urls)].filter((u) => !order.includes(u)), random);
+      if (fresh[0] === undefined) return;
       order.push(...fresh);
       index = usable().indexOf(fresh[0]);
     },
     remaining: usable,
     history: () => [...log],
   };
+}
+
+/** Fisher-Yates, in place: every order equally likely when `random` is uniform. */
+function shuffle<T>(list: T[], random: () => number): T[] {
+  for (let i = list.length - 1; i > 0; i--) {
+    const j = Math.floor(random() * (i + 1));
+    [list[i], list[j]] = [list[j]!, list[i]!]; // 0 <= j <= i < list.length
+  }
+  return list;
 }

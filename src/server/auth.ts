@@ -9,7 +9,7 @@ const digest = (text: string) => createHash("sha256").update(text).digest();
  */
 export function bearerMatches(authorization: string | null, token: string): boolean {
   const match = /^Bearer[ ]+(\S+)\s*$/i.exec(authorization ?? "");
-  const presented = match ? match[1] : "";
+  const presented = match?.[1] ?? "";
   const equal = timingSafeEqual(digest(presented), digest(token));
   return equal && match !== null;
 }

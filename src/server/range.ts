@@ -31,12 +31,12 @@ export function parseRange(header: string | null | undefined, size: number): Ran
   }
   const match = /^\s*bytes\s*=\s*(.*)$/i.exec(header);
   if (!match) return { kind: "full" };
-  const parts = match[1].split(",").map((part) => part.trim()).filter((part) => part !== "");
+  const parts = match[1]!.split(","); // (.*) always takes part.map((part) => part.trim()).filter((part) => part !== "");
   if (parts.length === 0) return { kind: "full" };
   if (parts.length > 1) {
     return parts.every((part) => spec.test(part)) ? { kind: "multiple" } : { kind: "full" };
   }
-  const one = spec.exec(parts[0]);
+  const one = spec.exec(parts[0]!); // exactly one part here
   if (!one || (one[1] === "" && one[2] === "")) return { kind: "full" };
   if (one[1] === "") {
     // Suffix range: the last N bytes.

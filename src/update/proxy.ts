@@ -3,7 +3,7 @@
 function noProxyMatches(host: string, port: string, noProxy: string): boolean {
   return noProxy.split(/[\s,]+/).filter(Boolean).some((raw) => {
     if (raw === "*") return true;
-    const [entryHost, entryPort] = raw.toLowerCase().replace(/^\*?\./, ".").split(":");
+    const [entryHost = "", entryPort] = raw.toLowerCase().replace(/^\*?\./, ".").split(":");
     if (entryPort && entryPort !== port) return false;
     const bare = entryHost.replace(/^\./, "");
     return host === bare || host.endsWith(`.${bare}`);

@@ -84,10 +84,10 @@ export async function install(
   let run: Run | undefined;
   try {
     requireCompatible(artifact.header, device);
-    if (artifact.header.payloads.length !== 1) {
+    const payload = artifact.header.payloads[0];
+    if (payload === undefined || artifact.header.payloads.length !== 1) {
       fail("ARTIFACT_STRUCTURE", "the artifact has no payload");
     }
-    const payload = artifact.header.payloads[0];
     await engine.handlerFor(payload.type); // a missing Update Module fails here, before anything changes
     store.update = {
       id: randomUUID(),
@@ -129,7 +129,7 @@ async function download(
   await run.handler.download(files, {
     ...run.ctx,
     header: artifact.header,
-    payload: artifact.header.payloads[0],
+    payload: artifact.header.payloads[0]!, // exactly one, checked before the download
     headerInfoBytes: artifact.header.infoBytes,
   });
   await payloads.return(undefined);
