@@ -81,7 +81,9 @@ export interface RunOptions {
 export function median(values: number[]): number {
   const sorted = [...values].sort((a, b) => a - b);
   const mid = sorted.length >> 1;
-  return sorted.length % 2 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2;
+  const upper = sorted[mid];
+  if (upper === undefined) throw new Error("the median of no values");
+  return sorted.length % 2 ? upper : (sorted[mid - 1]! + upper) / 2; // mid >= 1 when even
 }
 
 /** Syncs and drops the page cache; false when not allowed (not root, in a container). */
@@ -227,12 +229,13 @@ export function writeResults(
 /** Value of `--name VALUE` in `args`, or `fallback`. */
 export function flag(args: string[], name: string, fallback: string): string {
   const at = args.indexOf(`--${name}`);
-  return at >= 0 && at + 1 < args.length ? args[at + 1] : fallback;
+  return (at >= 0 ? args[at + 1] : undefined) ?? fallback;
 }
 
 /** Output of a command (for versions); empty when it fails. */
 export function version(cmd: string[]): string {
   try {
+    if (cmd[0] === undefined) throw new Error("an empty command line");
     const out = new Deno.Command(cmd[0], { args: cmd.slice(1), stderr: "null" }).outputSync();
     return new TextDecoder().decode(out.stdout).trim();
   } catch {
@@ -264,6 +267,7 @@ export function patternFile(path: string, mib: number, zeroEvery: number | null 
 
 /** Runs an untimed setup command; fails the benchmark with its stderr. */
 export function mustRun(cmd: string[]): void {
+  if (cmd[0] === undefined) throw new Error("an empty command line");
   const out = new Deno.Command(cmd[0], { args: cmd.slice(1), stdout: "null", stderr: "piped" })
     .outputSync();
   if (out.code !== 0) throw new Error(`${cmd.join(" ")}: ${new TextDecoder().decode(out.stderr)}`);

@@ -24,7 +24,7 @@ const available = readdirSync(`${ROOT}/bench`)
   .map((f) => f.replace(/\.ts$/, ""))
   .sort();
 const names = args.filter((a) => available.includes(a));
-if (args.length && !args[0].startsWith("--") && !names.length) {
+if (args[0] !== undefined && !args[0].startsWith("--") && !names.length) {
   console.error(`no such benchmark: ${args[0]} (have: ${available.join(", ")})`);
   Deno.exit(1);
 }

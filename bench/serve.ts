@@ -28,7 +28,9 @@ async function wrk(url: string, connections: number, seconds: number): Promise<n
   const match = /Transfer\/sec:\s+([\d.]+)([KMG]?B)/.exec(out);
   if (!match) throw new Error(`wrk printed no rate:\n${out}`);
   const scale: Record<string, number> = { B: 1 / 1048576, KB: 1 / 1024, MB: 1, GB: 1024 };
-  return Number(match[1]) * scale[match[2]];
+  const unit = scale[match[2] ?? ""];
+  if (unit === undefined) throw new Error(`wrk printed an unknown unit:\n${out}`);
+  return Number(match[1]) * unit;
 }
 
 async function loopbackCases(

@@ -27,6 +27,7 @@ export function result(
 }
 
 export async function sh(cmd: string[], quiet = false): Promise<string> {
+  if (cmd[0] === undefined) throw new Error("an empty command line");
   const out = await new Deno.Command(cmd[0], {
     args: cmd.slice(1),
     stderr: "piped",

@@ -9,7 +9,8 @@ import { OTA, type Row } from "./lib.ts";
 import { childrenOf, makeArtifact, peakDuring, result, sh } from "./serve_kit.ts";
 
 interface Lan {
-  ns: string[];
+  /** The namespace of host `i` (0-based). */
+  ns(i: number): string;
   address(i: number): string;
   close(): Promise<void>;
 }
@@ -59,7 +60,15 @@ async function makeLan(hosts: number, rate: string): Promise<Lan> {
     await close();
     throw error;
   }
-  return { ns, address: (i) => `10.251.0.${i + 1}`, close };
+  return {
+    ns(i) {
+      const name = ns[i];
+      if (name === undefined) throw new Error(`the LAN has no host ${i}`);
+      return name;
+    },
+    address: (i) => `10.251.0.${i + 1}`,
+    close,
+  };
 }
 
 /** Seconds until all `devices` hold a verified copy, fetched from the seed (and each other). */
@@ -72,7 +81,7 @@ async function fleet(
 ): Promise<{ seconds: number; seedPeakMiB: number }> {
   const procs: ReturnType<typeof spawn>[] = [];
   const exec = (i: number, args: string[]) =>
-    spawn("ip", ["netns", "exec", lan.ns[i], ...args], { stdio: "ignore" });
+    spawn("ip", ["netns", "exec", lan.ns(i), ...args], { stdio: "ignore" });
   try {
     // The seed: with re-serving it takes two downloads at a time and the rest go to peers.
     const serve = (host: number, dir: string, maxTransfers: number) =>
@@ -96,7 +105,7 @@ async function fleet(
         "ip",
         "netns",
         "exec",
-        lan.ns[0],
+        lan.ns(0),
         "curl",
         "-s",
         `http://${lan.address(0)}:8080/artifacts`,

@@ -49,7 +49,11 @@ try {
 
   step("Two releases as Mender artifacts (release-3 does not boot)");
   await Deno.mkdir(`${work}/releases`);
-  for (const [name, note] of [["release-2", "boots fine"], ["release-3", "kernel panics"]]) {
+  const releases: [string, string][] = [["release-2", "boots fine"], [
+    "release-3",
+    "kernel panics",
+  ]];
+  for (const [name, note] of releases) {
     await makeRootfs(`${work}/${name}.ext4`, 32, {
       "etc/slot-id": `${name} rootfs\n`,
       "etc/demo-note": `${note}\n`,

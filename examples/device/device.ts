@@ -124,6 +124,7 @@ export async function makeDevice(dir: string, options: DeviceOptions = {}): Prom
     );
   }
   const [major, minor] = (await sh(["stat", "-c", "%Hd %Ld", "/"])).trim().split(" ");
+  if (!major || !minor) throw new Error("stat printed no device number for /");
   await sh(["mknod", "-m", "000", `${dir}/dev/rootfs-node`, "b", major, minor]);
   await Deno.writeTextFile(`${dir}/booted`, "2\n");
   await linkSlots(device);

@@ -10,6 +10,7 @@ export async function run(
   cmd: string[],
   options: { stdin?: string; env?: Record<string, string>; cwd?: string } = {},
 ): Promise<Result> {
+  if (cmd[0] === undefined) throw new Error("an empty command line");
   const child = new Deno.Command(cmd[0], {
     args: cmd.slice(1),
     stdin: options.stdin !== undefined ? "piped" : "null",

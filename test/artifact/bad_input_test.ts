@@ -9,7 +9,7 @@
 import { type Artifact, openArtifact, type ReadOptions } from "../../src/artifact/reader.ts";
 import { OtaError } from "../../src/errors.ts";
 import { drain, readAll, streamOf } from "../../src/streams.ts";
-import { assert, assertEquals, assertMatch, assertRejects } from "../helpers/assert.ts";
+import { assert, assertEquals, assertMatch, assertRejects, at } from "../helpers/assert.ts";
 import { ota } from "../helpers/mod.ts";
 import type { BadCase, GoodCase } from "./case.ts";
 import { contentCases } from "./cases_content.ts";
@@ -40,7 +40,7 @@ function assertOneError(stderr: string, code: string): void {
   assert(!/^\s+at /m.test(stderr), `a stack trace:\n${stderr}`);
   const lines = stderr.split("\n").filter((line) => line !== "");
   assertEquals(lines.length, 1, `expected one line on stderr:\n${stderr}`);
-  assertMatch(lines[0], new RegExp(`^ota: \\S.* \\[${code}\\]$`));
+  assertMatch(at(lines, 0), new RegExp(`^ota: \\S.* \\[${code}\\]$`));
 }
 
 async function throughBinary(c: BadCase, path: string): Promise<void> {
@@ -173,8 +173,9 @@ Deno.test("meta-data with numbers beyond 2^53 is accepted and kept byte for byte
     metaData: meta,
   });
   const opened = await openArtifact(streamOf(artifact));
-  assertEquals(opened.header.payloads[0].metaDataBytes, meta);
-  assertEquals(opened.header.payloads[0].metaData?.odd, 9007199254740992);
+  const payload = at(opened.header.payloads, 0);
+  assertEquals(payload.metaDataBytes, meta);
+  assertEquals(payload.metaData?.odd, 9007199254740992);
   await opened.finish();
 
   const path = `${dir}/meta.mender`;

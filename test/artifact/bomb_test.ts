@@ -18,7 +18,7 @@ async function peakMiB(dir: string, name: string, artifact: Uint8Array): Promise
   const result = await run(["/usr/bin/time", "-v", BINARY, "artifact", "validate", path]);
   await Deno.remove(path);
   assertEquals(result.code, 1, result.stderr);
-  const [line, ...report] = result.stderr.split("\n");
+  const [line = "", ...report] = result.stderr.split("\n");
   assertMatch(
     line,
     /^ota: payload file rootfs\.img does not match its checksum .*\[CHECKSUM_MISMATCH\]$/,

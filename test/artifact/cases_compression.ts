@@ -7,11 +7,12 @@ import { concat } from "../../src/streams.ts";
 import { bombArtifact } from "./bomb.ts";
 import type { BadCase } from "./case.ts";
 import { bytes, compressed, craft, EOA, flip, paxEntry, tarEntry, tarHeader } from "./craft.ts";
+import { at } from "../helpers/assert.ts";
 
 /** An xz stream whose block header asks for a 4 GiB dictionary (checksum kept valid). */
 async function xzHugeDictionary(data: Uint8Array): Promise<Uint8Array> {
   const xz = await compressed(data, "xz");
-  const size = (xz[12] + 1) * 4;
+  const size = (at(xz, 12) + 1) * 4; // the block header size byte
   const props = xz.subarray(12, 12 + size).findIndex((b, i, a) => b === 0x21 && a[i + 1] === 0x01);
   xz[12 + props + 2] = 40;
   const crc = zlib.crc32(xz.subarray(12, 12 + size - 4));
@@ -58,8 +59,9 @@ export async function hugeSizes(): Promise<BadCase[]> {
 }
 
 export async function compression(): Promise<BadCase[]> {
-  const files = [{ name: "rootfs.img", body: new Uint8Array(4096).fill(7) }];
-  const dataTar = concat([tarEntry("rootfs.img", files[0].body), EOA]);
+  const file = { name: "rootfs.img", body: new Uint8Array(4096).fill(7) };
+  const files = [file];
+  const dataTar = concat([tarEntry("rootfs.img", file.body), EOA]);
   const gz = await compressed(dataTar, "gzip");
   const xz = await compressed(dataTar, "xz");
   const zst = await compressed(dataTar, "zstd");

@@ -22,6 +22,7 @@ import {
   tarEntry,
 } from "./craft.ts";
 import type { Seeds } from "./seeds.ts";
+import { at, take } from "../helpers/assert.ts";
 
 const MiB = 1024 * 1024;
 
@@ -103,7 +104,7 @@ function limits(): Promise<BadCase>[] {
     over("limit: a manifest over 1 MiB", { manifestBytes: new Uint8Array(MiB + 1).fill(0x0a) }),
     over("limit: a manifest.sig over 16 KiB", { signature: new Uint8Array(17 * 1024).fill(0x41) }),
     over("limit: a header member that declares 17 MiB", {
-      arrange: (list) => [list[0], list[1]],
+      arrange: (list) => take(list, 2),
       end: concatParts(tarEntry("header.tar.gz", new Uint8Array(17 * MiB)), new Uint8Array(1024)),
     }),
     over("limit: a header that expands beyond 16 MiB", {
@@ -210,11 +211,15 @@ function paths(s: Seeds): Promise<BadCase>[] {
       outer(
         "a member named '../version'",
         "ARTIFACT_STRUCTURE",
-        tarEntry("../version", list[0].body),
+        tarEntry("../version", at(list, 0).body),
       ),
     ),
     Promise.resolve(
-      outer("a member named '/version'", "ARTIFACT_STRUCTURE", tarEntry("/version", list[0].body)),
+      outer(
+        "a member named '/version'",
+        "ARTIFACT_STRUCTURE",
+        tarEntry("/version", at(list, 0).body),
+      ),
     ),
     Promise.resolve(
       outer(
@@ -234,7 +239,7 @@ function paths(s: Seeds): Promise<BadCase>[] {
     Promise.resolve(outer(
       "a 300-character member name (GNU long name)",
       "ARTIFACT_STRUCTURE",
-      concatParts(gnuLongName("v".repeat(300)), tarEntry("version", list[0].body)),
+      concatParts(gnuLongName("v".repeat(300)), tarEntry("version", at(list, 0).body)),
     )),
   ];
 }
@@ -244,8 +249,8 @@ function signatures(s: Seeds): Promise<BadCase>[] {
   const sig = (name: string, code: string, recipe: Recipe, verify = [rsa]) =>
     make(`signature: ${name}`, code, "open", recipe, { verify });
   const signedList = members(s.gzipSigned);
-  const otherHeader = members(s.gzip)[2].body;
-  const manifest = new TextDecoder().decode(signedList[1].body)
+  const otherHeader = at(members(s.gzip), 2).body;
+  const manifest = new TextDecoder().decode(at(signedList, 1).body)
     .replace(/^[0-9a-f]{64}(?= {2}header\.tar\.gz$)/m, sha256(otherHeader));
   return [
     sig("made over other bytes", "SIGNATURE_INVALID", {
@@ -298,7 +303,7 @@ function manifests(): Promise<BadCase>[] {
     }),
     make("manifest: an entry without a payload file", "MANIFEST_MISMATCH", "payload", {
       files: two,
-      dataEntries: [tarEntry("f1.txt", two[0].body)],
+      dataEntries: [tarEntry("f1.txt", at(two, 0).body)],
     }),
     make("manifest: no line for the header", "MANIFEST_MISMATCH", "open", {
       manifest: (lines) => lines.delete("header.tar.gz"),

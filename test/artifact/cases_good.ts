@@ -18,6 +18,7 @@ import {
 } from "./craft.ts";
 import type { Seeds } from "./seeds.ts";
 import { concat } from "../../src/streams.ts";
+import { at } from "../helpers/assert.ts";
 
 const rootfs = { name: "rootfs.img", body: bytes("a small root fs\n") };
 
@@ -25,7 +26,7 @@ export async function goodCases(s: Seeds): Promise<GoodCase[]> {
   const seed = members(s.gzip);
   const image = { name: "rootfs.img", body: s.image };
   const outer = (...parts: Uint8Array[]) => concat([...parts, new Uint8Array(1024)]);
-  const entry = (i: number) => tarEntry(seed[i].name, seed[i].body);
+  const entry = (i: number) => tarEntry(at(seed, i).name, at(seed, i).body);
   const longName = `${"l".repeat(150)}.bin`;
   return [
     {
@@ -43,7 +44,7 @@ export async function goodCases(s: Seeds): Promise<GoodCase[]> {
     },
     {
       name: "outer tar: a GNU long name for the data member",
-      bytes: outer(entry(0), entry(1), entry(2), gnuLongName(seed[3].name), entry(3)),
+      bytes: outer(entry(0), entry(1), entry(2), gnuLongName(at(seed, 3).name), entry(3)),
       files: [image],
     },
     {

@@ -4,6 +4,7 @@
  * sizes, broken compressed data and bombs.
  */
 import { concat } from "../../src/streams.ts";
+import { at, take } from "../helpers/assert.ts";
 import type { BadCase } from "./case.ts";
 import {
   bytes,
@@ -176,14 +177,14 @@ function flips(s: Seeds): BadCase[] {
 
 function order(s: Seeds): BadCase[] {
   const list = members(s.gzipSigned);
-  const [version, manifest, sig, header, data] = list;
+  const [version, manifest, sig, header, data] = take(list, 5, "the signed artifact");
   const arranged = (name: string, code: string, phase: BadCase["phase"], m: Member[]): BadCase => ({
     name,
     bytes: pack(m),
     code,
     phase,
   });
-  const xzHeader = { name: "header.tar.xz", body: members(s.xz)[2].body };
+  const xzHeader = { name: "header.tar.xz", body: at(members(s.xz), 2).body };
   return [
     arranged("order: manifest before version", "ARTIFACT_STRUCTURE", "open", [
       manifest,
@@ -294,7 +295,7 @@ function order(s: Seeds): BadCase[] {
 
 function tarLevel(s: Seeds): BadCase[] {
   const list = members(s.gzip);
-  const [version, manifest, header, data] = list;
+  const [version, manifest, header, data] = take(list, 4, "the artifact");
   const raw = (
     name: string,
     code: string,

@@ -8,6 +8,7 @@ import { createHash, type KeyObject } from "node:crypto";
 import { compress, type Compression, compressionSuffix } from "../../src/artifact/compression.ts";
 import { signManifest } from "../../src/artifact/signature.ts";
 import { concat } from "../../src/streams.ts";
+import { at } from "../helpers/assert.ts";
 
 const encoder = new TextEncoder();
 export const EOA = new Uint8Array(1024);
@@ -240,8 +241,8 @@ export function replaceMember(list: Member[], name: string, body: Uint8Array): M
 }
 
 /** A copy of `data` with the byte at `at` changed (xor `mask`). */
-export function flip(data: Uint8Array, at: number, mask = 0x01): Uint8Array {
+export function flip(data: Uint8Array, index: number, mask = 0x01): Uint8Array {
   const copy = data.slice();
-  copy[at] ^= mask;
+  copy[index] = at(copy, index, "the bytes to flip") ^ mask;
   return copy;
 }

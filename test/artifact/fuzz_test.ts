@@ -11,7 +11,7 @@ import fc from "fast-check";
 import { openArtifact, type ReadOptions } from "../../src/artifact/reader.ts";
 import { OtaError } from "../../src/errors.ts";
 import { readAll, streamOf } from "../../src/streams.ts";
-import { assert, assertEquals, assertMatch } from "../helpers/assert.ts";
+import { assert, assertEquals, assertMatch, at } from "../helpers/assert.ts";
 import { ota } from "../helpers/mod.ts";
 import { bytes, craft } from "./craft.ts";
 import { applyMutation, mutation } from "./mutate.ts";
@@ -90,7 +90,7 @@ Deno.test("fuzz: mutated artifacts are read correctly or refused with a coded Ot
   let accepted = 0;
   await fc.assert(
     fc.asyncProperty(fc.nat({ max: librarySeeds.length - 1 }), mutation, async (which, m) => {
-      const seed = librarySeeds[which];
+      const seed = at(librarySeeds, which);
       const data = await applyMutation(seed.bytes, m);
       try {
         const files = await withTimeLimit(readThrough(data, seed.options), seed.name);
@@ -121,7 +121,7 @@ Deno.test("fuzz: mutated zstd and signed artifacts through the compiled binary",
   ];
   await fc.assert(
     fc.asyncProperty(fc.nat({ max: binarySeeds.length - 1 }), mutation, async (which, m) => {
-      const seed = binarySeeds[which];
+      const seed = at(binarySeeds, which);
       await Deno.writeFile(path, await applyMutation(seed.bytes, m));
       const result = await ota(["artifact", "validate", ...seed.args, path]);
       if (result.code === 0) return;

@@ -10,6 +10,7 @@ import { decompress, splitCompressedName } from "../../src/artifact/compression.
 import { defaultLimits } from "../../src/artifact/limits.ts";
 import { concat, readAll } from "../../src/streams.ts";
 import { bytes, compressed, members, pack, replaceMember, sha256 } from "./craft.ts";
+import { at } from "../helpers/assert.ts";
 
 export type MemberEdit =
   | { kind: "swap"; i: number; j: number }
@@ -107,23 +108,25 @@ async function editInner(artifact: Uint8Array, what: string, edit: ByteEdit): Pr
 async function editMembers(artifact: Uint8Array, edit: MemberEdit): Promise<Uint8Array> {
   if (edit.kind === "inner") return await editInner(artifact, edit.what, edit.edit);
   const list = members(artifact);
-  const at = (i: number) => i % list.length;
+  const index = (i: number) => i % list.length;
+  const member = (i: number) => at(list, index(i), "the artifact's members");
   switch (edit.kind) {
     case "body": {
-      const { name, body } = list[at(edit.i)];
-      list[at(edit.i)] = { name, body: editBytes(body, edit.edit) };
+      const { name, body } = member(edit.i);
+      list[index(edit.i)] = { name, body: editBytes(body, edit.edit) };
       return pack(list);
     }
     case "swap": {
-      const [i, j] = [at(edit.i), at(edit.j)];
-      [list[i], list[j]] = [list[j], list[i]];
+      const [a, b] = [member(edit.i), member(edit.j)];
+      list[index(edit.i)] = b;
+      list[index(edit.j)] = a;
       return pack(list);
     }
     case "duplicate":
-      list.splice(at(edit.i), 0, list[at(edit.i)]);
+      list.splice(index(edit.i), 0, member(edit.i));
       return pack(list);
     case "drop":
-      list.splice(at(edit.i), 1);
+      list.splice(index(edit.i), 1);
       return pack(list);
   }
 }
@@ -134,7 +137,7 @@ function editBytes(data: Uint8Array, edit: ByteEdit): Uint8Array {
     case "flip": {
       if (at >= data.byteLength) return data;
       const copy = data.slice();
-      copy[at] ^= edit.mask;
+      copy[at] = data[at]! ^ edit.mask; // at < data.byteLength, checked above
       return copy;
     }
     case "truncate":

@@ -4,6 +4,7 @@
  */
 import { crc32 } from "node:zlib";
 import { pseudoRandomBytes } from "../helpers/mod.ts";
+import { xorAt } from "../helpers/assert.ts";
 
 const MAGIC = new TextEncoder().encode("OTAFW1\0\0");
 export const HEADER = 48;
@@ -25,7 +26,7 @@ export function makeFirmware(version: string, options: FirmwareOptions = {}): Ui
   view.setUint32(12, crc32(body) >>> 0, true);
   out.set(new TextEncoder().encode(version).slice(0, 32), 16);
   out.set(body, HEADER);
-  if (options.corrupt) out[HEADER + Math.floor(size / 2)] ^= 0xff;
+  if (options.corrupt) xorAt(out, HEADER + Math.floor(size / 2), 0xff);
   return out;
 }
 

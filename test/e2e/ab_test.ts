@@ -2,7 +2,13 @@
  * Standalone A/B updates with the compiled binary on a simulated U-Boot device: the real
  * fw_printenv/fw_setenv on a file-backed environment, a model of U-Boot's boot counting.
  */
-import { assert, assertEquals, assertMatch, assertStringIncludes } from "../helpers/assert.ts";
+import {
+  assert,
+  assertEquals,
+  assertMatch,
+  assertStringIncludes,
+  xorAt,
+} from "../helpers/assert.ts";
 import { ecKey, rsaKey } from "../helpers/keys.ts";
 import { fixture } from "./fixture.ts";
 
@@ -114,7 +120,7 @@ Deno.test("a corrupt payload is never booted: the bootloader is not switched", a
   await using f = await fixture();
   const artifact = await f.rootfsArtifact("release-2", { extra: ["--compression", "none"] });
   const bytes = await Deno.readFile(artifact);
-  bytes[bytes.length - 1024 - 8 * 1024 * 1024] ^= 0xff; // inside the image, in the data member
+  xorAt(bytes, bytes.length - 1024 - 8 * 1024 * 1024, 0xff); // inside the image, in the data member
   await Deno.writeFile(artifact, bytes);
   const install = await f.ota("install", artifact);
   assertEquals(install.code, 1);

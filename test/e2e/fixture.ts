@@ -28,7 +28,9 @@ export interface Fixture extends AsyncDisposable {
   ): Promise<string>;
   slotHash(part: number): Promise<string>;
   /** A summary for assertions: env vars, running slot, installed artifact name. */
-  state(): Promise<{ part: string; upgrade: string; booted: string; artifact: string }>;
+  state(): Promise<
+    { part: string | undefined; upgrade: string | undefined; booted: string; artifact: string }
+  >;
 }
 
 let counter = 0;

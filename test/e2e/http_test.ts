@@ -3,7 +3,7 @@
  * a server that ignores Range, an ETag that changes, 416, every other request failing, a
  * stall, a proxy, a private CA. Each ends installed or with a clear error, never a hang.
  */
-import { assert, assertEquals, assertStringIncludes } from "../helpers/assert.ts";
+import { assert, assertEquals, assertStringIncludes, at } from "../helpers/assert.ts";
 import { type Faults, faultServer } from "../helpers/http_faults.ts";
 import { sh } from "../helpers/mod.ts";
 import { fixture } from "./fixture.ts";
@@ -42,8 +42,9 @@ Deno.test("http: connections dropped three times resume with Range from the byte
   );
   assertEquals(starts.length, 4);
   for (let i = 1; i < starts.length; i++) {
+    const [before, start] = [at(starts, i - 1), at(starts, i)];
     assert(
-      starts[i] > starts[i - 1] && starts[i] <= starts[i - 1] + 3_000_000,
+      start > before && start <= before + 3_000_000,
       `resume offsets ${starts}`,
     );
   }
@@ -121,7 +122,7 @@ Deno.test("http: a stalled connection is abandoned after the idle timeout and re
   await using _f = f, _s = server;
   assertEquals(result.code, 0, result.stderr);
   assertStringIncludes(result.stderr, "no data for 2 s");
-  assertEquals(server.requests[1].headers.range, "bytes=2000000-");
+  assertEquals(at(server.requests, 1).headers.range, "bytes=2000000-");
 });
 
 Deno.test("http: 404 is reported with the status", async () => {
@@ -148,7 +149,7 @@ Deno.test("http: HTTP_PROXY is used, and NO_PROXY bypasses it", async () => {
   assertEquals(viaProxy.code, 0, viaProxy.stderr);
   assertEquals(proxy.requests.length, 1);
   assertStringIncludes(
-    proxy.requests[0].line,
+    at(proxy.requests, 0).line,
     `GET http://127.0.0.1:${origin.port}/artifact.mender`,
   );
   assertEquals(origin.requests.length, 0);

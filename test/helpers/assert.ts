@@ -36,3 +36,40 @@ export async function assertRejects(fn: () => Promise<unknown>, message?: string
   }
   throw new nodeAssert.AssertionError({ message: message ?? "expected a rejection" });
 }
+
+/** `list[index]`, failing the test when there is no such element. */
+export function at<T>(list: ArrayLike<T>, index: number, what = "list"): T {
+  const value = index < 0 ? undefined : list[index];
+  if (value === undefined) {
+    throw new nodeAssert.AssertionError({
+      message: `${what} has no element ${index} (length ${list.length})`,
+    });
+  }
+  return value;
+}
+
+/** `value`, failing the test when it is undefined or null. */
+export function defined<T>(value: T | undefined | null, what = "value"): T {
+  if (value === undefined || value === null) {
+    throw new nodeAssert.AssertionError({ message: `${what} is ${value}` });
+  }
+  return value;
+}
+
+type Tuple<T, N extends number, R extends T[] = []> = R["length"] extends N ? R
+  : Tuple<T, N, [...R, T]>;
+
+/** The first `n` elements as a tuple, failing the test when there are fewer. */
+export function take<T, N extends number>(list: readonly T[], n: N, what = "list"): Tuple<T, N> {
+  if (list.length < n) {
+    throw new nodeAssert.AssertionError({
+      message: `${what} has ${list.length} elements, expected at least ${n}`,
+    });
+  }
+  return list.slice(0, n) as Tuple<T, N>;
+}
+
+/** Xors `bytes[index]` with `mask` in place, failing the test when `index` is out of range. */
+export function xorAt(bytes: Uint8Array, index: number, mask: number): void {
+  bytes[index] = at(bytes, index, "the bytes") ^ mask;
+}

@@ -42,7 +42,7 @@ export async function faultServer(file: Uint8Array, faults: Faults = {}): Promis
       buffer += data.toString("latin1");
       const end = buffer.indexOf("\r\n\r\n");
       if (end < 0) return;
-      const [line, ...rest] = buffer.slice(0, end).split("\r\n");
+      const [line = "", ...rest] = buffer.slice(0, end).split("\r\n");
       buffer = buffer.slice(end + 4);
       const headers = Object.fromEntries(
         rest.map((

@@ -126,6 +126,7 @@ export async function ensureLoops(device: MenderDevice) {
     Deno.statSync(node);
   } catch {
     const [major, minor] = (await sh(["stat", "-c", "%Hd %Ld", "/"])).trim().split(" ");
+    if (!major || !minor) throw new Error("stat printed no device number for /");
     await sh(["mknod", "-m", "000", node, "b", major, minor]);
   }
   const booted = await bootedSlot(device);

@@ -16,6 +16,7 @@ export async function run(
   cmd: string[],
   options: { cwd?: string; env?: Record<string, string>; stdin?: Uint8Array | string } = {},
 ): Promise<RunResult> {
+  if (cmd[0] === undefined) throw new Error("an empty command line");
   const child = new Deno.Command(cmd[0], {
     args: cmd.slice(1),
     cwd: options.cwd,

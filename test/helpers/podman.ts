@@ -123,5 +123,6 @@ export async function containerState(p: Podman, name: string): Promise<Container
   ]);
   if (result.code !== 0) return undefined;
   const [id, image, running] = result.stdout.trim().split(" ");
+  if (!id || !image) throw new Error(`podman inspect printed ${JSON.stringify(result.stdout)}`);
   return { id, image, running: running === "true" };
 }

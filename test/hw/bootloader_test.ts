@@ -15,6 +15,7 @@ import {
   unavailable,
   usbFiles,
 } from "./harness/scenario.ts";
+import { defined } from "../helpers/assert.ts";
 
 Deno.test({
   name:
@@ -26,9 +27,9 @@ Deno.test({
   await onEachBoard(async (board) => {
     const raw = board.images.rootfs;
     const usb = await usbFiles(board, {
-      "release-2.ext4": raw["release-2"],
-      "panic.ext4": raw.panic,
-      "broken-kernel.ext4": raw["broken-kernel"],
+      "release-2.ext4": defined(raw["release-2"], "the release-2 image"),
+      "panic.ext4": defined(raw.panic, "the panic image"),
+      "broken-kernel.ext4": defined(raw["broken-kernel"], "the broken-kernel image"),
     });
     const switchTo = (part: number, file: string) =>
       [step.writeSlot(part, file), step.trial(part), step.env, step.reboot].join("\n");

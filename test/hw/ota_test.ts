@@ -12,6 +12,7 @@ import {
   unavailable,
   usbFiles,
 } from "./harness/scenario.ts";
+import { defined } from "../helpers/assert.ts";
 
 Deno.test({
   name: "emulated boards, ota: USB install and commit, refusals, rollback, no commit, kernel panic",
@@ -22,7 +23,10 @@ Deno.test({
   await onEachBoard(async (board) => {
     const art = board.images.artifacts;
     const stick = (names: string[]) =>
-      usbFiles(board, Object.fromEntries(names.map((n) => [`${n}.mender`, art[n]])));
+      usbFiles(
+        board,
+        Object.fromEntries(names.map((n) => [`${n}.mender`, defined(art[n], `artifact ${n}`)])),
+      );
 
     let boot = await board.boot(
       `hw_mount_usb

@@ -23,6 +23,7 @@ import {
   unavailable,
   usbFiles,
 } from "./harness/scenario.ts";
+import { defined } from "../helpers/assert.ts";
 
 type Phase = "install" | "commit";
 
@@ -123,8 +124,9 @@ Deno.test({
     for (const cut of cuts(board.bootloader)) {
       const next = running === "release-2" ? "release-3" : "release-2";
       const what = `${cut.phase} cut at ${cut.name} (${running} -> ${next})`;
-      const usb = await usbFiles(board, { [`${next}.mender`]: board.images.artifacts[next] });
-      const bytes = (await Deno.stat(board.images.rootfs[next])).size;
+      const artifact = defined(board.images.artifacts[next], `artifact ${next}`);
+      const usb = await usbFiles(board, { [`${next}.mender`]: artifact });
+      const bytes = (await Deno.stat(defined(board.images.rootfs[next], `image ${next}`))).size;
       const writeCut = cut.writeFraction
         ? `HW_WRITE_CUT="${Math.floor(bytes * cut.writeFraction)} ${cut.name}"\n`
         : "";

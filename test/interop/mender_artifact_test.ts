@@ -3,7 +3,7 @@
  * validated, verified and unpacked by the ota binary; artifacts ota writes pass its `read`
  * and `validate -k`, and its `dump` gives back the exact payload bytes.
  */
-import { assert, assertEquals, assertMatch, assertStringIncludes } from "../helpers/assert.ts";
+import { assert, assertEquals, assertMatch, assertStringIncludes, at } from "../helpers/assert.ts";
 import { ecKey, type KeyPair, rsaKey } from "../helpers/keys.ts";
 import { ota, pseudoRandomBytes, run, sh, sha256File } from "../helpers/mod.ts";
 
@@ -16,7 +16,7 @@ await Deno.writeFile(
 );
 const script = `${work}/ArtifactInstall_Enter_00_check`;
 await Deno.writeTextFile(script, "#!/bin/sh\necho installing\n");
-const files = [`${work}/f1.txt`, `${work}/f2.bin`, `${work}/f3.json`];
+const files: [string, string, string] = [`${work}/f1.txt`, `${work}/f2.bin`, `${work}/f3.json`];
 await Deno.writeTextFile(files[0], "hello\n");
 await Deno.writeFile(files[1], pseudoRandomBytes(123_457, 3));
 await Deno.writeTextFile(files[2], '{"x":1}');
@@ -112,7 +112,10 @@ for (const compression of ["none", "gzip", "lzma"]) {
       assertEquals(info.signed, key !== undefined);
       assertEquals(info.signatureVerified, key !== undefined);
       assertEquals(info.scripts, ["ArtifactInstall_Enter_00_check"]);
-      assertEquals(info.payloads[0].provides["rootfs-image.checksum"], await sha256File(rootfs));
+      assertEquals(
+        at(info.payloads, 0).provides["rootfs-image.checksum"],
+        await sha256File(rootfs),
+      );
       if (key) {
         // the other key must not verify it
         const other = signer === "rsa" ? keys.ec : keys.rsa;
@@ -160,7 +163,7 @@ Deno.test("mender-artifact module-image with several files and meta-data -> ota"
   assertEquals(info.providesGroup, "group-a");
   assertEquals(info.dependsArtifacts, ["rel-1"]);
   assertEquals(info.dependsGroups, ["group-0"]);
-  const payload = (info.payloads as Record<string, unknown>[])[0];
+  const payload = at(info.payloads as Record<string, unknown>[], 0);
   assertEquals(payload.metaData, { dest_dir: "/opt/app", n: [1, 2] });
   assertEquals(payload.depends, { "rootfs-image.version": "rel-2" });
   assertEquals((payload.provides as Record<string, string>)["app.version"], "1");
@@ -196,7 +199,7 @@ Deno.test("mender-artifact augmented module-image -> ota merges the augment", as
     unknown
   >;
   assertEquals(info.augmented, true);
-  const payload = (info.payloads as Record<string, unknown>[])[0];
+  const payload = at(info.payloads as Record<string, unknown>[], 0);
   assertEquals(payload.type, "delta");
   assertEquals((payload.provides as Record<string, string>)["delta.base"], "rel-1");
 });
@@ -215,7 +218,7 @@ Deno.test("mender-artifact bootstrap-artifact -> ota", async () => {
     artifact,
   ]);
   const info = await otaAccepts(artifact, []) as Record<string, unknown>;
-  assertEquals((info.payloads as Record<string, unknown>[])[0].type, null);
+  assertEquals(at(info.payloads as Record<string, unknown>[], 0).type, null);
 });
 
 Deno.test("mender-artifact sign of an ota artifact -> ota verifies it", async () => {

@@ -1,5 +1,5 @@
 /** Choosing among peers' offers, the order of peer URLs, DNS-SD records, the device type. */
-import { assert, assertEquals, assertMatch, assertRejects } from "../helpers/assert.ts";
+import { assert, assertEquals, assertMatch, assertRejects, at } from "../helpers/assert.ts";
 import { chooseOffer, collectOffers } from "../../src/peers/choose.ts";
 import { collectServices, type Discovered, serviceRecords } from "../../src/peers/dns_sd.ts";
 import { deviceForPeers, parseDeviceTypeFile } from "../../src/peers/device.ts";
@@ -65,8 +65,8 @@ Deno.test("offers are grouped by content, and fit is judged like install", () =>
     "http://10.0.0.2:8080/artifacts/release-2.mender",
   ]);
   assertEquals(release2.reasons, []);
-  assertMatch(offers.find((o) => o.artifact.name === "other")!.reasons[0], /board-b/);
-  assertMatch(offers.find((o) => o.artifact.name === "needs-3")!.reasons[0], /release-3/);
+  assertMatch(at(offers.find((o) => o.artifact.name === "other")!.reasons, 0), /board-b/);
+  assertMatch(at(offers.find((o) => o.artifact.name === "needs-3")!.reasons, 0), /release-3/);
   assertEquals(chooseOffer(offers, device).artifact.name, "release-2");
   assertEquals(chooseOffer(offers, device, "release-2.mender").sha256, release2.sha256);
 });
@@ -126,7 +126,7 @@ Deno.test("DNS-SD records round-trip into a discovered server", () => {
   });
   const found = new Map<string, Discovered>();
   collectServices(found, [...records.answers, ...records.additionals], "10.9.9.9");
-  const [server] = [...found.values()];
+  const server = at([...found.values()], 0, "the services found");
   assertEquals(server.instance, "ota on laptop 8080");
   assertEquals(server.port, 8080);
   assertEquals(server.addresses, ["10.1.0.1"]);

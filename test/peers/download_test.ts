@@ -3,7 +3,7 @@
  * that lies (right length and ETag, wrong bytes). The liar is dropped and the download is
  * completed from the honest peer. Keeping a copy for peers: verified, bounded, cleaned up.
  */
-import { assertEquals, assertMatch } from "../helpers/assert.ts";
+import { assertEquals, assertMatch, xorAt } from "../helpers/assert.ts";
 import { sha256File } from "../helpers/mod.ts";
 import { downloadFromPeers } from "../../src/peers/download.ts";
 import { keepWhileStreaming } from "../../src/peers/keep.ts";
@@ -31,7 +31,7 @@ Deno.test({
       quietMs: 300,
     });
     const wrong = new Uint8Array(bytes);
-    wrong[wrong.byteLength - 10] ^= 0x55;
+    xorAt(wrong, wrong.byteLength - 10, 0x55);
     const liar = Deno.serve(
       { hostname: "127.0.0.1", port: 0, onListen() {} },
       () =>
@@ -116,7 +116,7 @@ Deno.test("keeping a copy for peers: verified and renamed, or skipped, never hal
     await reader.cancel();
     // A corrupt stream: the copy does not verify and is not kept.
     const broken = new Uint8Array(await Deno.readFile(artifact));
-    broken[Math.floor(size / 2)] ^= 1;
+    xorAt(broken, Math.floor(size / 2), 1);
     const bad = await keepWhileStreaming(new Blob([broken]).stream(), {
       dir: kept,
       file: "bad.mender",

@@ -7,7 +7,7 @@ import { run, sh } from "../helpers/mod.ts";
 
 export interface Lan extends AsyncDisposable {
   /** `ip netns exec <ns>` for host `i` (1-based), to prefix a command. */
-  exec(host: number): string[];
+  exec(host: number): [string, ...string[]];
   address(host: number): string;
   /** Limits what host `i` sends, with a token bucket (tc tbf). */
   limit(host: number, rate: string): Promise<void>;
@@ -28,6 +28,11 @@ export async function makeLan(hosts: number): Promise<Lan> {
     }
   };
   globalThis.addEventListener("unload", unload);
+  const nameOf = (host: number) => {
+    const name = names[host - 1];
+    if (name === undefined) throw new Error(`the LAN has no host ${host}`);
+    return name;
+  };
   try {
     await sh(["ip", "netns", "add", sw]);
     await sh(["ip", "-n", sw, "link", "add", "br0", "type", "bridge"]);
@@ -52,14 +57,14 @@ export async function makeLan(hosts: number): Promise<Lan> {
   }
   return {
     names,
-    exec: (host) => ["ip", "netns", "exec", names[host - 1]],
+    exec: (host) => ["ip", "netns", "exec", nameOf(host)],
     address: (host) => `${subnet}.${host}`,
     async limit(host, rate) {
       await sh([
         "ip",
         "netns",
         "exec",
-        names[host - 1],
+        nameOf(host),
         "tc",
         "qdisc",
         "replace",

@@ -4,11 +4,11 @@
  * lists what fits it, and fetches while the serving peer is killed mid-transfer: the fetch
  * resumes from the other peer, or from the same one once it is back.
  */
-import { assert, assertEquals, assertMatch } from "../helpers/assert.ts";
+import { assert, assertEquals, assertMatch, at } from "../helpers/assert.ts";
 import { BINARY, sha256File } from "../helpers/mod.ts";
 import { menderArtifact } from "../server/fixture.ts";
 import { startServe } from "../server/process.ts";
-import { makeLan } from "./lan.ts";
+import { type Lan, makeLan } from "./lan.ts";
 
 const work = await Deno.makeTempDir({ prefix: "ota-lan-" });
 globalThis.addEventListener("unload", () => Deno.removeSync(work, { recursive: true }));
@@ -21,7 +21,7 @@ await Deno.writeTextFile(`${seed}/broken.mender`, "not an artifact at all\n".rep
 const bigSha = await sha256File(big);
 const bigSize = (await Deno.stat(big)).size;
 
-async function whenListed(lan: { exec(h: number): string[] }, host: number, url: string) {
+async function whenListed(lan: Pick<Lan, "exec">, host: number, url: string) {
   const deadline = Date.now() + 30_000;
   while (Date.now() < deadline) {
     const out = await new Deno.Command(lan.exec(host)[0], {
@@ -39,6 +39,7 @@ async function whenListed(lan: { exec(h: number): string[] }, host: number, url:
 }
 
 function spawn(cmd: string[]) {
+  if (cmd[0] === undefined) throw new Error("an empty command line");
   return new Deno.Command(cmd[0], { args: cmd.slice(1), stdout: "piped", stderr: "piped" }).spawn();
 }
 
@@ -61,7 +62,7 @@ async function grows(path: string, bytes: number) {
 
 Deno.test("discovery with mDNS, what fits, and a fetch that survives its server being killed", async () => {
   await using lan = await makeLan(3);
-  const dirs = [`${work}/h1`, `${work}/h2`];
+  const dirs: [string, string] = [`${work}/h1`, `${work}/h2`];
   for (const dir of dirs) {
     await Deno.mkdir(dir);
     for (const entry of Deno.readDirSync(seed)) {
@@ -76,7 +77,7 @@ Deno.test("discovery with mDNS, what fits, and a fetch that survives its server 
     await startServe(["--port", "8080", "--name", "seed-two", dirs[1]], { prefix: lan.exec(2) }),
   ];
   try {
-    const urls = [1, 2].map((h) => `http://${lan.address(h)}:8080`);
+    const urls = [1, 2].map((h) => `http://${lan.address(h)}:8080`) as [string, string];
     await whenListed(lan, 3, urls[0]);
     await whenListed(lan, 3, urls[1]);
 
@@ -141,12 +142,13 @@ Deno.test("discovery with mDNS, what fits, and a fetch that survives its server 
       /"GET \/artifacts\/release-2\.mender" 200/.test(s.output())
     );
     assert(sending >= 0, "no seed logged the transfer");
-    servers[sending].child.kill("SIGKILL");
-    await servers[sending].stop();
+    const sender = at(servers, sending);
+    sender.child.kill("SIGKILL");
+    await sender.stop();
     const fetched = await output(fetching);
     assertEquals(fetched.code, 0, fetched.stderr);
     assertEquals(await sha256File(`${out}/release-2.mender`), bigSha);
-    const survivor = servers[1 - sending].output();
+    const survivor = at(servers, 1 - sending).output();
     assertMatch(survivor, /"GET \/artifacts\/release-2\.mender" 206 \d+ range=[1-9]\d*-/);
     assertMatch(fetched.stderr, /resuming at byte [1-9]/);
     assertEquals([...Deno.readDirSync(out)].map((e) => e.name), ["release-2.mender"]);
@@ -198,7 +200,7 @@ Deno.test("a fetch resumes from the same peer after it restarts", async () => {
   }
 });
 
-async function whenListedOne(lan: { exec(h: number): string[] }, url: string) {
+async function whenListedOne(lan: Pick<Lan, "exec">, url: string) {
   const deadline = Date.now() + 30_000;
   while (Date.now() < deadline) {
     const out = await new Deno.Command(lan.exec(2)[0], {

@@ -1,5 +1,6 @@
 /** Artifacts for the server and peer tests, written by Debian's real mender-artifact. */
 import { pseudoRandomBytes, sh } from "../helpers/mod.ts";
+import { xorAt } from "../helpers/assert.ts";
 
 /** Writes `<dir>/<name>.mender` for `deviceType` with a rootfs of `size` bytes. */
 export async function menderArtifact(
@@ -35,7 +36,7 @@ export async function menderArtifact(
 export async function flipByte(path: string, at?: number): Promise<void> {
   const bytes = await Deno.readFile(path);
   const position = at ?? Math.floor(bytes.byteLength / 2);
-  bytes[position] ^= 0xff;
+  xorAt(bytes, position, 0xff);
   await Deno.writeFile(path, bytes);
 }
 

@@ -17,6 +17,7 @@ export async function startServe(
   options: { prefix?: string[]; timeoutMs?: number } = {},
 ): Promise<ServeProcess> {
   const cmd = [...(options.prefix ?? []), BINARY, "serve", ...args];
+  if (cmd[0] === undefined) throw new Error("an empty command line");
   const child = new Deno.Command(cmd[0], {
     args: cmd.slice(1),
     stdout: "piped",
@@ -39,7 +40,7 @@ export async function startServe(
     }
     await new Promise((r) => setTimeout(r, 50));
   }
-  const url = match[1];
+  const url = match[1]!; // the group is mandatory
   let stopped: Promise<number> | undefined;
   return {
     port: Number(url.split(":").pop()),

@@ -3,7 +3,7 @@
  * listing and verification of what lies in the directory, Range and conditional downloads,
  * the token, path tricks, files that change or are still being copied, the transfer bound.
  */
-import { assert, assertEquals, assertMatch } from "../helpers/assert.ts";
+import { assert, assertEquals, assertMatch, defined, xorAt } from "../helpers/assert.ts";
 import { sha256File } from "../helpers/mod.ts";
 import { startServer } from "../../src/server/run.ts";
 import type { Listing } from "../../src/server/listing.ts";
@@ -69,7 +69,8 @@ Deno.test({
       "not-an-artifact.mender",
       "release-2.mender",
     ]);
-    const release = byFile["release-2.mender"];
+    const entry = (file: string) => defined(byFile[file], `the listing of ${file}`);
+    const release = entry("release-2.mender");
     assert(release.valid);
     assertEquals(release.sha256, sha);
     assertEquals(release.size, goodBytes.byteLength);
@@ -78,11 +79,11 @@ Deno.test({
     assertEquals(release.artifact?.payloadTypes, ["rootfs-image"]);
     assertEquals(release.artifact?.provides.artifact_name, "release-2");
     assertEquals(release.artifact?.signed, false);
-    assert(byFile["link.mender"].valid, "a symlink inside the directory is served");
-    assertEquals(byFile["corrupt.mender"].valid, false);
-    assertEquals(byFile["corrupt.mender"].artifact, undefined);
-    assertMatch(byFile["corrupt.mender"].error!.code, /CHECKSUM|CORRUPT|TRUNCATED|MISMATCH/);
-    assertEquals(byFile["not-an-artifact.mender"].valid, false);
+    assert(entry("link.mender").valid, "a symlink inside the directory is served");
+    assertEquals(entry("corrupt.mender").valid, false);
+    assertEquals(entry("corrupt.mender").artifact, undefined);
+    assertMatch(entry("corrupt.mender").error!.code, /CHECKSUM|CORRUPT|TRUNCATED|MISMATCH/);
+    assertEquals(entry("not-an-artifact.mender").valid, false);
   },
 });
 
@@ -266,7 +267,7 @@ Deno.test({
     assertEquals(entry.sha256, sha);
     // Replace its content behind the server's back: it must not send unverified bytes.
     const other = new Uint8Array(goodBytes);
-    other[1000] ^= 1;
+    xorAt(other, 1000, 1);
     await Deno.writeFile(target, other);
     const response = await fetch(`${base}/artifacts/copying.mender`);
     assert(response.status === 503 || response.status === 404, String(response.status));

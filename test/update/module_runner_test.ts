@@ -4,7 +4,7 @@
  * nonsense or prints too much ends the update with a clear error and the rollback path,
  * never a hang; unsafe or missing modules are refused before anything is installed.
  */
-import { assert, assertEquals, assertStringIncludes } from "../helpers/assert.ts";
+import { assert, assertEquals, assertStringIncludes, xorAt } from "../helpers/assert.ts";
 import { ota, pseudoRandomBytes, sha256File } from "../helpers/mod.ts";
 import { type Fixture, fixture } from "../e2e/fixture.ts";
 
@@ -149,7 +149,7 @@ Deno.test("a payload that turns out corrupt mid-stream ends with one coded error
   await using _ = f;
   const good = await Deno.readFile(artifact);
   const bad = good.slice();
-  bad[Math.floor(bad.length / 2)] ^= 0xff; // inside the 3 MB payload file
+  xorAt(bad, Math.floor(bad.length / 2), 0xff); // inside the 3 MB payload file
   await Deno.writeFile(`${f.dir}/bad.mender`, bad);
   const install = await f.ota("install", `${f.dir}/bad.mender`);
   assertEquals(install.code, 1);

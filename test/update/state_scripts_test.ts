@@ -3,7 +3,7 @@
  * fails the state, the `version` file is checked, non-executable or misnamed files are
  * ignored, Artifact* scripts come only from the artifact, and output reaches the update log.
  */
-import { assert, assertEquals, assertStringIncludes } from "../helpers/assert.ts";
+import { assert, assertEquals, assertStringIncludes, at } from "../helpers/assert.ts";
 import { ota } from "../helpers/mod.ts";
 import { fixture } from "../e2e/fixture.ts";
 
@@ -130,7 +130,7 @@ Deno.test("script output goes to the update log", async () => {
     /^deployments\.0001\..*\.log$/.test(e.name)
   );
   assertEquals(logs.length, 1);
-  const lines = (await Deno.readTextFile(`${f.device.data}/${logs[0].name}`)).trim().split("\n")
+  const lines = (await Deno.readTextFile(`${f.device.data}/${at(logs, 0).name}`)).trim().split("\n")
     .map((l) => JSON.parse(l));
   assert(lines.some((l) => l.message.includes("hello-from-the-script")));
   assert(lines.some((l) => l.message.includes("to-stderr")));

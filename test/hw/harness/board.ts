@@ -69,7 +69,7 @@ function summarise(bootloader: Bootloader, on: PowerOn): Boot {
       part = Number(line.fields.part) || undefined;
       release = line.fields.release;
     } else if (line.tag === "run") {
-      runs[line.fields.id] = {
+      runs[line.fields.id ?? ""] = {
         rc: Number(line.fields.rc),
         s: Number(line.fields.s),
         out: decode(line.fields.out),

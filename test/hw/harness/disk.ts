@@ -11,7 +11,12 @@
 import { sh } from "./host.ts";
 
 export const SLOT_MIB = 256;
-const LAYOUT = { boot: [16, 32], a: [48, SLOT_MIB], b: [304, SLOT_MIB], data: [560, 128] };
+const LAYOUT = {
+  boot: [16, 32],
+  a: [48, SLOT_MIB],
+  b: [304, SLOT_MIB],
+  data: [560, 128],
+} as const;
 export const DISK_MIB = 688;
 
 async function place(disk: string, image: string, atMiB: number): Promise<void> {

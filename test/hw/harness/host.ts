@@ -22,6 +22,7 @@ export async function run(
   cmd: string[],
   options: { cwd?: string; stdin?: string; env?: Record<string, string> } = {},
 ): Promise<Output> {
+  if (cmd[0] === undefined) throw new Error("an empty command line");
   const child = new Deno.Command(cmd[0], {
     args: cmd.slice(1),
     cwd: options.cwd,

@@ -90,7 +90,7 @@ export function parseHwLine(line: string): HwLine | undefined {
   const at = line.indexOf("@@HW ");
   if (at < 0) return undefined;
   const text = line.slice(at + 5).trim();
-  const [tag, ...words] = text.split(/\s+/);
+  const [tag = "", ...words] = text.split(/\s+/);
   const fields: Record<string, string> = {};
   for (const word of words) {
     const eq = word.indexOf("=");

@@ -208,8 +208,8 @@ export async function buildRootfsTree(spec: ReleaseSpec, dir: string): Promise<v
   );
   await Deno.mkdir(`${dir}/lib/modules/usb`, { recursive: true });
   const usb = spec.kernel.usbModules.map((m) => m.split("/").pop()!);
-  for (const [i, name] of usb.entries()) {
-    await Deno.copyFile(spec.kernel.usbModules[i], `${dir}/lib/modules/usb/${name}`);
+  for (const path of spec.kernel.usbModules) {
+    await Deno.copyFile(path, `${dir}/lib/modules/usb/${path.split("/").pop()!}`);
   }
   await Deno.writeTextFile(`${dir}/lib/modules/usb/load.order`, usb.join("\n") + "\n");
   await Deno.copyFile(spec.kernel.vmlinuz, `${dir}/boot/vmlinuz`);
