@@ -12,11 +12,152 @@ export const ExitCode = {
 } as const;
 export type ExitCode = typeof ExitCode[keyof typeof ExitCode];
 
+/**
+ * Every code ota and its Update Modules report, by area. A script may match on these, so a
+ * code once shipped keeps its meaning; a new failure gets a new code here.
+ */
+export const ERROR_CODES = [
+  // Command line and configuration
+  "BAD_ARGUMENTS", // a command line ota cannot act on
+  "NOT_SUPPORTED", // a Mender command or payload ota does not offer
+  "CONFIG_INVALID", // mender.conf or ota's own settings are wrong
+  "FILE_READ", // a file named on the command line could not be read
+  "FILE_UNREADABLE", // a file an option names (a key, a certificate) could not be read
+  "INTERNAL", // a bug: something that cannot happen did
+  // Artifact format (reading, writing, signing)
+  "ARTIFACT_CORRUPT", // the outer tar is not valid
+  "ARTIFACT_TRUNCATED", // the artifact ends early
+  "ARTIFACT_STRUCTURE", // members missing, repeated or out of order
+  "ARTIFACT_VERSION", // a format version other than 3
+  "ARTIFACT_JSON", // a JSON member is not what Mender writes
+  "ARTIFACT_SIGNED", // signing an artifact that already carries a signature
+  "HEADER_INVALID", // the header tar or its contents
+  "MANIFEST_INVALID", // the manifest is malformed
+  "MANIFEST_MISMATCH", // the manifest and the members disagree
+  "CHECKSUM_MISMATCH", // a member or payload file does not match its checksum
+  "PAYLOAD_INVALID", // the payload tar is not valid
+  "UNSAFE_NAME", // a name that could escape its directory, or a link
+  "TAR_NAME", // a name too long to write in a tar header
+  "LIMIT_EXCEEDED", // input larger than its limit (a bomb or a mistake)
+  "BAD_COMPRESSION", // an unknown compression name
+  "GZIP_CORRUPT", // gzip data could not be decompressed
+  "ZSTD_CORRUPT", // zstd data could not be decompressed
+  "XZ_CORRUPT", // xz data could not be decompressed
+  "XZ_MEMLIMIT", // an xz stream needs more memory than allowed
+  "KEY_INVALID", // a signing or verification key cannot be used
+  "KEY_UNSUPPORTED", // a key type Mender does not sign with
+  "SIGNATURE_INVALID", // the signature does not verify
+  "SIGNATURE_MISSING", // a key was given but the artifact is not signed
+  "INPUT_CHANGED", // a file changed while the artifact was written
+  "READER_MISUSE", // the reader API was used out of order (a bug in the caller)
+  // Device identity and compatibility
+  "DEVICE_TYPE_MISSING", // no device_type file, or no device_type line in it
+  "DEVICE_TYPE_INVALID", // the device_type file is malformed
+  "ARTIFACT_INCOMPATIBLE", // the artifact's depends do not match the device
+  "STORE_CORRUPT", // ota's own state store is damaged
+  // Update sources (files, HTTP)
+  "SOURCE_NOT_FOUND", // no such file or URL
+  "SOURCE_UNSUPPORTED", // a URL scheme ota does not fetch
+  "SOURCE_HTTP", // the server answered with an error status
+  "SOURCE_NETWORK", // the connection failed
+  "SOURCE_TLS", // the TLS handshake or certificate failed
+  "SOURCE_STALLED", // no data for too long
+  "SOURCE_RANGE", // a resumed download got other bytes than asked for
+  "SOURCE_CHANGED", // the artifact changed on the server while it was downloaded
+  "SOURCE_DOWNLOAD", // a download failed after all retries
+  // The update life (install, commit, rollback)
+  "UPDATE_IN_PROGRESS", // another update has not finished
+  "UPDATE_PENDING", // the bootloader has an update pending that ota did not start
+  "UPDATE_FAILED", // an update failed and was rolled back
+  "DOWNLOAD_FAILED", // the download state failed
+  "INTERRUPTED", // a power cut or kill ended an update
+  "NOT_REBOOTED", // the device has not booted the new slot
+  "COMMIT_IMPOSSIBLE", // nothing to commit
+  "ROLLBACK_IMPOSSIBLE", // nothing to roll back, or the payload cannot
+  "ROLLBACK_FAILED", // rolling back did not succeed
+  "ROLLED_BACK", // the bootloader went back to the old slot
+  "ROLLED_BACK_BY_USER", // a rollback was asked for before commit
+  "SCRIPT_FAILED", // a state script exited non-zero
+  "SCRIPT_TIMEOUT", // a state script ran too long
+  "SCRIPT_VERSION", // the state scripts' version is not supported
+  // Root file system and boot environment
+  "ROOTFS_PAYLOAD", // the rootfs-image payload is not one image file
+  "ROOTFS_TOO_LARGE", // the image does not fit the inactive partition
+  "PARTITION_INVALID", // a configured partition is unusable
+  "ACTIVE_PARTITION_UNKNOWN", // the running root partition cannot be told
+  "BOOTENV_READ", // fw_printenv or grub-editenv failed to read
+  "BOOTENV_WRITE", // fw_setenv or grub-editenv failed to write
+  "BOOTENV_MISMATCH", // the boot environment and the running system disagree
+  // Update Modules (the protocol)
+  "MODULE_UNKNOWN", // no module for the payload type
+  "MODULE_MISSING", // the module file does not exist
+  "MODULE_NOT_EXECUTABLE", // the module file cannot be run
+  "MODULE_FAILED", // the module exited non-zero
+  "MODULE_TIMEOUT", // the module ran too long
+  "MODULE_OUTPUT", // the module printed more than allowed
+  "MODULE_ANSWER", // the module answered a query with something unknown
+  "MODULE_FIFO", // the streaming FIFO could not be made
+  "MODULE_STREAM", // the module stopped reading a streamed payload file
+  "MODULE_STATE_FAILED", // a module state run by hand failed
+  "MODULE_META_DATA", // the payload meta-data is not valid JSON
+  "OUTPUT_LIMIT", // a program printed more than the caller keeps
+  // Peers and serving
+  "PEER_NONE", // no peer found
+  "PEER_NO_ARTIFACT", // no peer offers a fitting artifact
+  "PEER_AMBIGUOUS", // several artifacts fit
+  "PEER_BAD_NAME", // a peer offered a file name that is not safe
+  "PEER_BUSY", // the peer is at its transfer limit
+  "PEER_CHECKSUM", // a peer sent bytes that do not match
+  "PEER_DISK_LIMIT", // the download would exceed the disk space allowed
+  "PEER_DOWNLOAD_FAILED", // every peer failed
+  "SERVE_DIR", // the directory to serve cannot be read
+  "SERVE_LISTEN", // the server cannot listen
+  // The directory module
+  "DIRECTORY_DEST", // the destination is missing or unsafe
+  "DIRECTORY_PAYLOAD", // the payload is not one tar file
+  "DIRECTORY_UNPACK", // tar could not unpack the payload
+  "DIRECTORY_JOURNAL", // the module's journal is damaged
+  "DIRECTORY_NOT_INSTALLED", // nothing was installed to commit or roll back
+  "DIRECTORY_COMMITTED", // the update was already committed
+  // The docker module
+  "DOCKER_ENGINE", // docker or podman failed
+  "DOCKER_META_DATA", // the payload meta-data is wrong
+  "DOCKER_NOT_INSTALLED", // nothing was installed to commit
+  "DOCKER_NOT_RUNNING", // the new container is not running
+  "DOCKER_ROLLBACK", // the old container could not be restored
+  "DOCKER_STATE", // the module's state file is damaged
+  // The DFU module
+  "DFU_META_DATA", // the payload meta-data is wrong
+  "DFU_CONFIG", // the module's configuration is wrong
+  "DFU_PAYLOAD", // the payload is not one firmware file
+  "DFU_NO_DEVICE", // no board found
+  "DFU_AMBIGUOUS_DEVICE", // several boards match
+  "DFU_ALT", // the board has no such alternate setting
+  "DFU_ADDRESS", // the firmware address is outside the board's memory
+  "DFU_TOO_LARGE", // the firmware does not fit
+  "DFU_DEVICE_LOST", // the board went away during a transfer
+  "DFU_TIMEOUT", // dfu-util ran too long
+  "DFU_UTIL_MISSING", // dfu-util is not installed
+  "DFU_UTIL_FAILED", // dfu-util failed
+  "DFU_NO_BACKUP", // no backup of the old firmware to roll back to
+  "DFU_NOT_BOOTED", // the board did not come back with the new firmware
+  "DFU_VERSION_MISMATCH", // the board does not report or hold the new firmware
+] as const;
+
+/** A stable, upper-case identifier of a failure, e.g. `CHECKSUM_MISMATCH`. */
+export type ErrorCode = typeof ERROR_CODES[number];
+
+const known: ReadonlySet<string> = new Set(ERROR_CODES);
+
+/** True when `code` is one of {@link ERROR_CODES} (for codes read back from a file). */
+export function isErrorCode(code: string): code is ErrorCode {
+  return known.has(code);
+}
+
 export class OtaError extends Error {
   override readonly name = "OtaError";
   constructor(
-    /** Stable, upper-case identifier, e.g. `ARTIFACT_CHECKSUM`. */
-    readonly code: string,
+    readonly code: ErrorCode,
     message: string,
     readonly exitCode: ExitCode = ExitCode.failed,
     options?: { cause?: unknown },
@@ -26,12 +167,12 @@ export class OtaError extends Error {
 }
 
 /** Throws an {@link OtaError}; reads well in guard clauses. */
-export function fail(code: string, message: string, options?: { cause?: unknown }): never {
+export function fail(code: ErrorCode, message: string, options?: { cause?: unknown }): never {
   throw new OtaError(code, message, ExitCode.failed, options);
 }
 
 /** True when `error` is an {@link OtaError}, optionally with the given code. */
-export function isOtaError(error: unknown, code?: string): error is OtaError {
+export function isOtaError(error: unknown, code?: ErrorCode): error is OtaError {
   return error instanceof OtaError && (code === undefined || error.code === code);
 }
 
@@ -39,7 +180,7 @@ export function isOtaError(error: unknown, code?: string): error is OtaError {
  * Wraps anything thrown by a dependency (a tar library, zlib, JSON.parse) into an
  * {@link OtaError} with our code, keeping an existing OtaError as it is.
  */
-export function asOtaError(error: unknown, code: string, what: string): OtaError {
+export function asOtaError(error: unknown, code: ErrorCode, what: string): OtaError {
   if (error instanceof OtaError) return error;
   const detail = error instanceof Error ? error.message : String(error);
   return new OtaError(code, `${what}: ${detail}`, ExitCode.failed, { cause: error });

@@ -5,7 +5,7 @@
  */
 import { spawn } from "node:child_process";
 import process from "node:process";
-import { fail } from "./errors.ts";
+import { type ErrorCode, fail, OtaError } from "./errors.ts";
 
 export interface RunOptions {
   cwd?: string;
@@ -16,7 +16,7 @@ export interface RunOptions {
   killAfterMs?: number;
   /** Called for each output line as it arrives (for logs). */
   onLine?: (stream: "stdout" | "stderr", line: string) => void;
-  /** Bytes of stdout to keep; more is an error (a runaway query answer). */
+  /** Bytes of stdout to keep; more is an OUTPUT_LIMIT error (a runaway query answer). */
   maxStdout?: number;
 }
 
@@ -109,7 +109,9 @@ export function runProcess(
         }
       }
       if (overflow) {
-        reject(new Error(`${command} printed more than ${options.maxStdout} bytes`));
+        reject(
+          new OtaError("OUTPUT_LIMIT", `${command} printed more than ${options.maxStdout} bytes`),
+        );
         return;
       }
       resolve({
@@ -126,7 +128,7 @@ export function runProcess(
 
 /** Runs a tool that must succeed; its failure becomes an OtaError with the tool's own words. */
 export async function runTool(
-  code: string,
+  code: ErrorCode,
   command: string,
   args: string[],
   options: RunOptions = {},

@@ -5,7 +5,7 @@
  */
 import { spawn } from "node:child_process";
 import process from "node:process";
-import { fail } from "../../src/errors.ts";
+import { type ErrorCode, fail } from "../../src/errors.ts";
 
 export interface ToolResult {
   code: number;
@@ -44,7 +44,7 @@ export function runCommand(
 
 /** Runs a command that must succeed and returns its stdout. */
 export async function runTool(
-  code: string,
+  code: ErrorCode,
   command: string,
   args: string[],
   options: { cwd?: string; input?: string } = {},

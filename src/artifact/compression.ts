@@ -117,9 +117,13 @@ function zstdLevel(level: number | undefined): number {
  * Runs a node:zlib transform as a pull-based web stream: output is paused whenever the
  * consumer is not reading, and input is fed only as zlib drains it.
  */
-function pumpNodeTransform(input: ByteStream, transform: Transform, what: string): ByteStream {
-  const wrap = (error: unknown) =>
-    asOtaError(error, `${what.toUpperCase()}_CORRUPT`, `${what} data`);
+function pumpNodeTransform(
+  input: ByteStream,
+  transform: Transform,
+  what: "gzip" | "zstd",
+): ByteStream {
+  const code = what === "gzip" ? "GZIP_CORRUPT" : "ZSTD_CORRUPT";
+  const wrap = (error: unknown) => asOtaError(error, code, `${what} data`);
   const reader = input.getReader();
   // zlib may still emit after the stream was cancelled or errored; enqueueing then throws
   // (uncaught, from an event handler), so everything after the first ending is dropped.

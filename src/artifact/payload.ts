@@ -11,6 +11,7 @@ import { type Compression, decompress } from "./compression.ts";
 import type { ReadLimits } from "./limits.ts";
 import { type Manifest, payloadFileKey } from "./manifest.ts";
 import { requireSafeBaseName } from "./names.ts";
+import { isTarTruncation } from "./tar_errors.ts";
 
 export interface PayloadFile {
   /** Base name, as listed in the manifest under `data/NNNN/`. */
@@ -48,8 +49,7 @@ function collectionPeriod(compression: Compression): number {
 function tarError(error: unknown, index: number): OtaError {
   // Errors that already carry a code (corrupt gzip, xz or zstd data, a limit) keep it.
   if (error instanceof OtaError) return error;
-  const message = error instanceof Error ? error.message : String(error);
-  if (/truncat|unexpected end/i.test(message)) {
+  if (isTarTruncation(error)) {
     return new OtaError(
       "ARTIFACT_TRUNCATED",
       `payload ${index} ends early: the artifact is truncated`,

@@ -16,6 +16,7 @@ import { type ReadLimits, withLimits } from "./limits.ts";
 import { type Manifest, parseManifest } from "./manifest.ts";
 import { type PayloadFile, payloadFiles } from "./payload.ts";
 import { versionSchema } from "./schema.ts";
+import { isTarTruncation } from "./tar_errors.ts";
 import { type VerifyKey, verifyManifest } from "./signature.ts";
 
 export interface ReadOptions {
@@ -67,13 +68,13 @@ function outerEntries(input: ByteStream) {
         result = await reader.read();
       } catch (error) {
         if (error instanceof OtaError) throw error;
-        const message = error instanceof Error ? error.message : String(error);
-        if (/truncat|unexpected end/i.test(message)) {
+        if (isTarTruncation(error)) {
           fail(
             "ARTIFACT_TRUNCATED",
             "the artifact ends early: it is truncated or was cut off in transfer",
           );
         }
+        const message = error instanceof Error ? error.message : String(error);
         fail("ARTIFACT_CORRUPT", `the artifact is not a valid tar stream (${message})`);
       }
       if (result.done) {

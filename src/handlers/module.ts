@@ -6,7 +6,7 @@
 import { promises as fs } from "node:fs";
 import { join } from "node:path";
 import { isSafeBaseName } from "../artifact/names.ts";
-import { fail } from "../errors.ts";
+import { fail, isOtaError } from "../errors.ts";
 import { runProcess } from "../process.ts";
 import type { DownloadContext, HandlerContext, PayloadHandler, RebootAnswer } from "./handler.ts";
 import { moduleDownload, type ModuleProcess } from "./module_download.ts";
@@ -52,7 +52,7 @@ function call(path: string, state: string, ctx: HandlerContext, maxStdout?: numb
     }
     return result;
   }, (error) => {
-    if (/printed more than/.test((error as Error).message)) {
+    if (isOtaError(error, "OUTPUT_LIMIT")) {
       fail(
         "MODULE_OUTPUT",
         `the Update Module ${path} printed more than ${maxStdout} bytes in ${state}`,
