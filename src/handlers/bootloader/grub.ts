@@ -7,8 +7,7 @@
 import type { Config } from "../../device/config.ts";
 import { fail } from "../../errors.ts";
 import { runTool } from "../../process.ts";
-import type { BootEnv } from "./mod.ts";
-import { parseEnvLines } from "./uboot.ts";
+import { type BootEnv, parseEnvLines } from "./env.ts";
 
 export function grubEnv(config: Config, dir: string): BootEnv {
   const tool = config.GrubEditenv;

@@ -6,16 +6,11 @@
 import { existsSync } from "node:fs";
 import type { Config } from "../../device/config.ts";
 import { fail } from "../../errors.ts";
+import type { BootEnv } from "./env.ts";
 import { grubEnv } from "./grub.ts";
 import { ubootEnv } from "./uboot.ts";
 
-export interface BootEnv {
-  readonly kind: "uboot" | "grub";
-  /** Reads variables; unset ones are absent from the result. */
-  read(): Promise<Record<string, string>>;
-  /** Sets (string) or removes (null) variables, all in one write where the tool allows it. */
-  write(vars: Record<string, string | null>): Promise<void>;
-}
+export type { BootEnv } from "./env.ts";
 
 export function bootEnvFor(config: Config): BootEnv {
   switch (config.Bootloader) {

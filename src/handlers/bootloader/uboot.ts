@@ -5,19 +5,7 @@
  */
 import type { Config } from "../../device/config.ts";
 import { runTool } from "../../process.ts";
-import type { BootEnv } from "./mod.ts";
-
-export function parseEnvLines(text: string): Record<string, string> {
-  const vars: Record<string, string> = {};
-  for (const line of text.split("\n")) {
-    const at = line.indexOf("=");
-    if (at <= 0) continue;
-    const value = line.slice(at + 1);
-    // libubootenv prints `name=` for a name it does not know
-    if (value !== "") vars[line.slice(0, at)] = value;
-  }
-  return vars;
-}
+import { type BootEnv, parseEnvLines } from "./env.ts";
 
 export function ubootEnv(config: Config): BootEnv {
   const configArgs = config.FwEnvConfig ? ["-c", config.FwEnvConfig] : [];
