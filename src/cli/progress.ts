@@ -3,16 +3,9 @@
  * percent for a UI or a script (`--progress=json`), or nothing.
  */
 import process from "node:process";
+import type { Progress } from "../progress.ts";
 
 export type ProgressMode = "auto" | "bar" | "json" | "none";
-
-export interface Progress {
-  /** Starts a step; `total` is 0 when unknown. */
-  step(name: string, total?: number): void;
-  update(bytes: number): void;
-  /** Ends the current step. */
-  done(): void;
-}
 
 export function parseProgressMode(value: string): ProgressMode {
   if (["auto", "bar", "json", "none"].includes(value)) return value as ProgressMode;

@@ -4,7 +4,7 @@
  */
 import { promises as fs } from "node:fs";
 import { resolve } from "node:path";
-import type { Progress } from "../cli/progress.ts";
+import type { Progress } from "../progress.ts";
 import { type Config, type Paths, resolvePaths, verifyKeyPaths } from "../device/config.ts";
 import type { DeviceIdentity } from "../device/provides.ts";
 import {
