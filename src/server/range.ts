@@ -31,7 +31,8 @@ export function parseRange(header: string | null | undefined, size: number): Ran
   }
   const match = /^\s*bytes\s*=\s*(.*)$/i.exec(header);
   if (!match) return { kind: "full" };
-  const parts = match[1]!.split(","); // (.*) always takes part.map((part) => part.trim()).filter((part) => part !== "");
+  // (.*) always takes part in a match
+  const parts = match[1]!.split(",").map((part) => part.trim()).filter((part) => part !== "");
   if (parts.length === 0) return { kind: "full" };
   if (parts.length > 1) {
     return parts.every((part) => spec.test(part)) ? { kind: "multiple" } : { kind: "full" };
