@@ -1,6 +1,7 @@
 /**
- * One interface for every payload type (DESIGN rule 4): the built-in rootfs-image handler
- * and Update Modules both answer these calls, named after Mender's v3 module states.
+ * One interface for every payload type, so the update steps never ask which kind they
+ * drive: the built-in rootfs-image handler and Update Modules both answer these calls,
+ * named after Mender's v3 module states.
  */
 import type { ArtifactHeader, PayloadHeader } from "../artifact/header.ts";
 import type { PayloadFile } from "../artifact/payload.ts";
