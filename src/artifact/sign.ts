@@ -8,7 +8,7 @@ import { dirname } from "node:path";
 import { createTarDecoder } from "modern-tar";
 import { fail } from "../errors.ts";
 import { readFileStream, syncDir, writeFully } from "../files.ts";
-import { readAll } from "../streams.ts";
+import { drain, readAll } from "../streams.ts";
 import { verifyArtifact } from "./reader.ts";
 import { type SigningKey, signManifest } from "./signature.ts";
 import { END_OF_ARCHIVE, tarHeader, tarPadding } from "./tar_write.ts";
@@ -40,7 +40,10 @@ export async function signArtifact(
     const entries = readFileStream(input).pipeThrough(createTarDecoder({ strict: true }));
     for await (const { header, body } of entries) {
       if (header.name === "manifest.sig") {
-        await body.cancel();
+        // Read to its end, never cancelled: modern-tar's decoder keeps one controller for
+        // the body being filled, and a late cancel of a finished body clears the next
+        // member's, so that member is skipped and its reader waits forever.
+        await drain(body);
         continue;
       }
       const mtime = header.mtime ? Math.floor(header.mtime.getTime() / 1000) : 0;
