@@ -34,6 +34,8 @@ export interface PayloadSpec {
   typeInfoType?: string | null;
   /** JSON object for `headers/0000/meta-data`; `{}` writes an empty file, as rootfs-image does. */
   metaData?: Record<string, unknown>;
+  /** The meta-data file exactly as given, instead of `metaData` encoded here. */
+  metaDataBytes?: Uint8Array;
   /** A provide to set to the sha256 of the first file (`rootfs-image.checksum`). */
   checksumProvide?: string;
 }
@@ -150,7 +152,9 @@ function typeInfo(payload: PayloadSpec): TypeInfo {
 }
 
 function metaDataBytes(payload: PayloadSpec): Uint8Array | undefined {
-  if (payload.type === null || payload.metaData === undefined) return undefined;
+  if (payload.type === null) return undefined;
+  if (payload.metaDataBytes) return payload.metaDataBytes;
+  if (payload.metaData === undefined) return undefined;
   return Object.keys(payload.metaData).length ? jsonBytes(payload.metaData) : new Uint8Array(0);
 }
 
@@ -230,7 +234,9 @@ export async function writeArtifact(
   const mtime = options.mtime ?? Math.floor(Date.now() / 1000);
   const total = (await Promise.all(
     spec.payload.files.map(async (f) =>
-      "path" in f ? (await fs.stat(f.path)).size : f.bytes.byteLength
+      "path" in f
+        ? (await fs.stat(f.path).catch((e) => unreadable(f.path, e))).size
+        : f.bytes.byteLength
     ),
   )).reduce((a, b) => a + b, 0);
   let hashed = 0;
@@ -258,7 +264,9 @@ export async function writeArtifact(
   const manifestBytes = formatManifest(manifest);
 
   const temp = `${output}.tmp-${process.pid}`;
-  const handle = await fs.open(temp, "w", 0o644);
+  const handle = await fs.open(temp, "w", 0o644).catch((error) =>
+    fail("FILE_WRITE", `cannot create ${output}: ${(error as Error).message}`)
+  );
   try {
     let position = 0;
     const put = async (bytes: Uint8Array) => {
@@ -315,6 +323,10 @@ export async function writeArtifact(
     await fs.rm(temp, { force: true });
     throw error;
   }
+}
+
+function unreadable(path: string, error: unknown): never {
+  fail("FILE_READ", `cannot read payload file ${path}: ${(error as Error).message}`);
 }
 
 function withProvide(payload: PayloadSpec, key: string, value: string): PayloadSpec {

@@ -4,7 +4,8 @@ import { join } from "node:path";
 import { Command } from "commander";
 import { openArtifact } from "../artifact/reader.ts";
 import { fail } from "../errors.ts";
-import { readFileStream, writeFully } from "../files.ts";
+import { readFileStream } from "../files.ts";
+import { saveVerified } from "../artifact/unpack.ts";
 import { collect, loadVerifyKeys } from "./options.ts";
 
 interface DumpOptions {
@@ -12,30 +13,6 @@ interface DumpOptions {
   scripts?: string;
   metaData?: string;
   key?: string[];
-}
-
-/** Streams a verified payload file to `dir/name`; a mismatch leaves no file behind. */
-async function saveVerified(
-  dir: string,
-  name: string,
-  stream: ReadableStream<Uint8Array>,
-): Promise<void> {
-  const target = join(dir, name);
-  const partial = join(dir, `.${name}.part`);
-  const handle = await fs.open(partial, "w", 0o644);
-  try {
-    let position = 0;
-    for await (const chunk of stream) {
-      await writeFully(handle, chunk, position);
-      position += chunk.byteLength;
-    }
-    await handle.close();
-    await fs.rename(partial, target);
-  } catch (error) {
-    await handle.close().catch(() => {});
-    await fs.rm(partial, { force: true });
-    throw error;
-  }
 }
 
 export function artifactDumpCommand(): Command {

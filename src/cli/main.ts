@@ -7,6 +7,13 @@ import { Command, CommanderError, Option } from "commander";
 import { ExitCode, OtaError } from "../errors.ts";
 import { VERSION } from "../version.ts";
 import { artifactDumpCommand } from "./artifact_dump.ts";
+import {
+  artifactCatCommand,
+  artifactCpCommand,
+  artifactInstallCommand,
+  artifactRmCommand,
+} from "./artifact_files.ts";
+import { artifactModifyCommand } from "./artifact_modify.ts";
 import { artifactReadCommand, artifactValidateCommand } from "./artifact_read.ts";
 import { artifactSignCommand } from "./artifact_sign.ts";
 import { artifactWriteCommand } from "./artifact_write.ts";
@@ -48,13 +55,20 @@ Examples:
   ota artifact write rootfs-image -n release-2 -t raspberrypi4 -f rootfs.ext4
   ota artifact read release-2.mender
   ota artifact validate -k verify.pem release-2.mender
-  ota artifact sign -k signing.key release-2.mender`,
+  ota artifact sign -k signing.key release-2.mender
+  ota artifact modify -u https://mender.example.com -n release-2.1 release-2.mender
+  ota artifact cat release-2.mender:/etc/mender/mender.conf`,
     );
   artifact.addCommand(artifactWriteCommand(progressMode));
   artifact.addCommand(artifactReadCommand(progressMode));
   artifact.addCommand(artifactValidateCommand(progressMode));
   artifact.addCommand(artifactSignCommand());
   artifact.addCommand(artifactDumpCommand());
+  artifact.addCommand(artifactModifyCommand());
+  artifact.addCommand(artifactCpCommand());
+  artifact.addCommand(artifactCatCommand());
+  artifact.addCommand(artifactInstallCommand());
+  artifact.addCommand(artifactRmCommand());
   program.addCommand(artifact);
   for (const command of updateCommands(() => program.opts<GlobalOptions>())) {
     program.addCommand(command);
