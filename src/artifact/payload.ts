@@ -20,6 +20,8 @@ export interface PayloadFile {
   size: number;
   /** The expected sha256 from the (verified) manifest. */
   sha256: string;
+  /** Modification time from the payload tar, in seconds since the epoch. */
+  mtime?: number;
   /**
    * The file's bytes. The stream closes only after the checksum matched; on a mismatch it
    * errors with CHECKSUM_MISMATCH, so a consumer never commits unverified bytes.
@@ -169,5 +171,6 @@ function checkEntry(
       `payload file ${name} is ${header.size} bytes, over the limit of ${ctx.limits.payloadBytes}`,
     );
   }
-  return { name, size: header.size, sha256 };
+  const mtime = header.mtime ? Math.floor(header.mtime.getTime() / 1000) : undefined;
+  return { name, size: header.size, sha256, mtime };
 }

@@ -40,6 +40,8 @@ export interface Artifact {
   manifestBytes: Uint8Array;
   /** The artifact carries a `manifest.sig`. */
   signed: boolean;
+  /** The bytes of `manifest.sig`, when it has one. */
+  signature?: Uint8Array;
   /** The signature was checked against a configured key (and matched). */
   signatureVerified: boolean;
   augmented: boolean;
@@ -189,9 +191,10 @@ async function openVerified(
 
   let next = member(await entries.next(), "header");
   let signed = false;
+  let signature: Uint8Array | undefined;
   if (next.header.name === "manifest.sig") {
     signed = true;
-    const sig = await readMember(next, limits.signatureBytes, "manifest.sig");
+    const sig = signature = await readMember(next, limits.signatureBytes, "manifest.sig");
     if (keys.length && !verifyManifest(manifestBytes, sig, keys)) {
       fail(
         "SIGNATURE_INVALID",
@@ -249,6 +252,7 @@ async function openVerified(
     manifest: fullManifest,
     manifestBytes,
     signed,
+    signature,
     signatureVerified: signed && keys.length > 0,
     augmented: augmentManifest !== undefined,
     compression,

@@ -2,6 +2,7 @@
 import { Command } from "commander";
 import { signArtifact } from "../artifact/sign.ts";
 import { loadSigningKey } from "./options.ts";
+import { isMenderArtifact } from "./dialect.ts";
 
 export function artifactSignCommand(): Command {
   return new Command("sign")
@@ -23,6 +24,6 @@ Examples:
     )
     .action(async (path: string, o: { key: string; outputPath?: string; force?: boolean }) => {
       await signArtifact(path, o.outputPath ?? path, loadSigningKey(o.key), { force: o.force });
-      console.log(`Signed ${o.outputPath ?? path}`);
+      if (!isMenderArtifact()) console.log(`Signed ${o.outputPath ?? path}`);
     });
 }

@@ -6,6 +6,7 @@ import { type ArtifactSpec, type PayloadSpec, writeArtifact } from "../artifact/
 import { fail } from "../errors.ts";
 import { collect, keyValues, loadSigningKey, parseJsonObject, readFileOrFail } from "./options.ts";
 import { createProgress, type ProgressMode } from "./progress.ts";
+import { isMenderArtifact } from "./dialect.ts";
 
 interface CommonOptions {
   artifactName: string;
@@ -91,6 +92,9 @@ function versionProvides(o: CommonOptions, payloadType: string): Record<string, 
 }
 
 function baseSpec(o: CommonOptions, payload: PayloadSpec): ArtifactSpec {
+  if (isMenderArtifact() && /\s/.test(o.artifactName.trim())) {
+    fail("BAD_ARGUMENTS", "whitespace is not allowed in the artifact-name");
+  }
   if (o.version !== undefined && o.version !== "3") {
     fail("BAD_ARGUMENTS", `only artifact format version 3 is written, not ${o.version}`);
   }
@@ -112,7 +116,9 @@ async function write(
   o: CommonOptions,
   progressMode: ProgressMode,
 ): Promise<void> {
-  const output = o.outputPath ?? `${o.artifactName}.mender`;
+  // mender-artifact writes artifact.mender when no -o is given
+  const output = o.outputPath ??
+    (isMenderArtifact() ? "artifact.mender" : `${o.artifactName}.mender`);
   const progress = createProgress(o.progress === false ? "none" : progressMode);
   let phase = "";
   const result = await writeArtifact(spec, output, {
@@ -126,7 +132,7 @@ async function write(
     },
   });
   if (phase) progress.done();
-  console.log(`Wrote ${output} (${result.bytes} bytes)`);
+  if (!isMenderArtifact()) console.log(`Wrote ${output} (${result.bytes} bytes)`);
 }
 
 export function artifactWriteCommand(progressMode: () => ProgressMode): Command {

@@ -24,6 +24,8 @@ import { parseProgressMode, type ProgressMode } from "./progress.ts";
 import { serveCommand } from "./serve.ts";
 import { updateCommands } from "./update.ts";
 import { translateMenderArgs } from "./mender_compat.ts";
+import { checkCommandNames } from "./unknown_command.ts";
+import { runMenderArtifact } from "./mender_artifact.ts";
 
 export interface GlobalOptions {
   debug?: boolean;
@@ -112,13 +114,19 @@ export function reportError(error: unknown, debug: boolean): number {
   return ExitCode.failed;
 }
 
-/** The name ota was started as: `mender` and `mender-update` symlinks speak Mender's dialect. */
+/**
+ * The name ota was started as: `mender` and `mender-update` symlinks speak Mender's dialect,
+ * a `mender-artifact` symlink that tool's.
+ */
 export function invokedAs(): string {
   return (process.argv0 ?? "ota").split("/").pop() ?? "ota";
 }
 
 export async function run(argv: string[], name = invokedAs()): Promise<number> {
   const program = buildProgram();
+  if (name === "mender-artifact") {
+    return await runMenderArtifact(argv, program, (error) => reportError(error, false));
+  }
   if (name === "mender" || name === "mender-update") {
     try {
       argv = translateMenderArgs(argv, name);
@@ -127,6 +135,7 @@ export async function run(argv: string[], name = invokedAs()): Promise<number> {
     }
   }
   try {
+    checkCommandNames(program, argv);
     await program.parseAsync(argv, { from: "user" });
     // commands that end with a non-zero Mender exit code (2: nothing in progress) set it here
     return typeof process.exitCode === "number" ? process.exitCode : ExitCode.ok;
