@@ -5,6 +5,7 @@
  */
 import { appendFileSync, mkdirSync, readdirSync, renameSync, rmSync } from "node:fs";
 import process from "node:process";
+import { fail } from "./errors.ts";
 
 export const levels = ["debug", "info", "warning", "error"] as const;
 export type Level = typeof levels[number];
@@ -84,8 +85,28 @@ export function createLogger(
   };
 }
 
+/**
+ * Mender's levels (logrus: panic, fatal, error, warning, info, debug, trace; any case) onto
+ * ota's four: panic and fatal show errors only, trace is debug.
+ */
+const menderLevels: Record<string, Level> = {
+  panic: "error",
+  fatal: "error",
+  error: "error",
+  warn: "warning",
+  warning: "warning",
+  info: "info",
+  debug: "debug",
+  trace: "debug",
+};
+
 export function parseLevel(value: string): Level {
-  const normalized = value === "warn" ? "warning" : value;
-  if ((levels as readonly string[]).includes(normalized)) return normalized as Level;
-  throw new Error(`--log-level must be one of ${levels.join(", ")}`);
+  const key = value.toLowerCase();
+  if (Object.hasOwn(menderLevels, key)) return menderLevels[key]!;
+  fail(
+    "BAD_ARGUMENTS",
+    `--log-level must be one of ${Object.keys(menderLevels).join(", ")}, not ${
+      JSON.stringify(value)
+    }`,
+  );
 }

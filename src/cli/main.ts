@@ -26,6 +26,7 @@ import { updateCommands } from "./update.ts";
 import { translateMenderArgs } from "./mender_compat.ts";
 import { checkCommandNames } from "./unknown_command.ts";
 import { runMenderArtifact } from "./mender_artifact.ts";
+import { exitQuietlyOnBrokenPipe, isBrokenPipe } from "./broken_pipe.ts";
 
 export interface GlobalOptions {
   debug?: boolean;
@@ -98,6 +99,7 @@ function allCommands(command: Command): Command[] {
 
 /** Prints an error the way a person can act on it; returns the exit code. */
 export function reportError(error: unknown, debug: boolean): number {
+  if (isBrokenPipe(error)) return ExitCode.ok;
   if (error instanceof CommanderError) {
     // commander already printed the usage problem (or the help/version it was asked for).
     return error.exitCode === 0 ? ExitCode.ok : ExitCode.failed;
@@ -123,6 +125,7 @@ export function invokedAs(): string {
 }
 
 export async function run(argv: string[], name = invokedAs()): Promise<number> {
+  exitQuietlyOnBrokenPipe();
   const program = buildProgram();
   if (name === "mender-artifact") {
     return await runMenderArtifact(argv, program, (error) => reportError(error, false));

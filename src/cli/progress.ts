@@ -3,13 +3,14 @@
  * percent for a UI or a script (`--progress=json`), or nothing.
  */
 import process from "node:process";
+import { fail } from "../errors.ts";
 import type { Progress } from "../progress.ts";
 
 export type ProgressMode = "auto" | "bar" | "json" | "none";
 
 export function parseProgressMode(value: string): ProgressMode {
   if (["auto", "bar", "json", "none"].includes(value)) return value as ProgressMode;
-  throw new Error(`--progress must be auto, bar, json or none, not ${value}`);
+  fail("BAD_ARGUMENTS", `--progress must be auto, bar, json or none, not ${JSON.stringify(value)}`);
 }
 
 export function createProgress(

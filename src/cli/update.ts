@@ -43,7 +43,12 @@ export function addDeviceOptions(command: Command): Command {
     .option("-c, --config <file>", "configuration file (mender.conf)", d.config)
     .option("-b, --fallback-config <file>", "fallback configuration file", d.fallbackConfig)
     .option("-d, --data <dir>", "data directory: state, logs, module work trees", d.data)
-    .option("-l, --log-level <level>", "debug, info, warning or error", parseLevel, d.logLevel)
+    .option(
+      "-l, --log-level <level>",
+      "trace, debug, info, warning, error, fatal or panic",
+      parseLevel,
+      d.logLevel,
+    )
     .option("-L, --log-file <file>", "also append the log to FILE")
     .option(
       "-E, --trusted-certs <file>",
