@@ -40,11 +40,13 @@ export function parseManifest(bytes: Uint8Array, maxEntries: number, maxName: nu
   return entries;
 }
 
-/** Formats entries the way mender-artifact does: sorted by name, one line each. */
+/**
+ * Formats entries in the order given, one line each. mender-artifact writes the payload
+ * files in payload order, then the header, then `version`; its `read` lists the files in
+ * manifest order, so the order is part of what a reader sees.
+ */
 export function formatManifest(entries: Iterable<[name: string, digest: string]>): Uint8Array {
-  const lines = [...entries]
-    .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
-    .map(([name, digest]) => `${digest}  ${name}\n`);
+  const lines = [...entries].map(([name, digest]) => `${digest}  ${name}\n`);
   return new TextEncoder().encode(lines.join(""));
 }
 

@@ -257,9 +257,9 @@ export async function writeArtifact(
   const version = bytesOf(`{"format":"mender","version":3}`);
   const header = await headerMember({ ...spec, payload }, mtime);
   const manifest = new Map<string, string>([
-    ["version", sha(version)],
-    [`header.tar${suffix}`, sha(header)],
     ...files.map((f): [string, string] => [payloadFileKey(0, f.source.name), f.sha256]),
+    [`header.tar${suffix}`, sha(header)],
+    ["version", sha(version)],
   ]);
   const manifestBytes = formatManifest(manifest);
 
