@@ -150,122 +150,86 @@ async function sameArtifacts(paths: { real: string; ota: string }, signed: boole
   assertEquals(ours.stdout, theirs.stdout);
 }
 
+/** A step from a command line split on spaces; KEY, PUB, TEXT, CERT and META name inputs. */
+function step(line: string, stdin?: string): Step {
+  const inputs: Record<string, string> = {
+    KEY: key.private,
+    PUB: key.public,
+    TEXT: host.text,
+    CERT: host.cert,
+    META: host.meta,
+  };
+  return { args: line.split(" ").map((w) => inputs[w] ?? w), stdin };
+}
+
 const cases: { name: string; from: string; steps: Step[]; signed?: boolean }[] = [
-  {
-    name: "rename-drops-signature",
-    from: bases.signed,
-    steps: [{ args: ["modify", "-n", "rel-9", "ART"] }],
-  },
+  { name: "rename-drops-signature", from: bases.signed, steps: [step("modify -n rel-9 ART")] },
   {
     name: "rename-resign",
     from: bases.signed,
-    steps: [{ args: ["modify", "--artifact-name", "rel-9", "-k", key.private, "ART"] }],
+    steps: [step("modify --artifact-name rel-9 -k KEY ART")],
     signed: true,
   },
   {
     name: "server-files",
     from: bases.signed,
-    steps: [{
-      args: [
-        "modify",
-        "-u",
-        "https://new.example.com/?a=1&b=<2>",
-        "-t",
-        "token-1",
-        "-c",
-        host.cert,
-        "-v",
-        key.public,
-        "ART",
-      ],
-    }],
+    steps: [step("modify -u https://new.example.com/?a=1&b=<2> -t token-1 -c CERT -v PUB ART")],
   },
   {
     name: "header-fields",
     from: bases.none,
-    steps: [{
-      args: [
-        "modify",
-        "-N",
-        "rel-5",
-        "-N",
-        "rel-6",
-        "-G",
-        "g1",
-        "-g",
-        "grp2",
-        "-p",
-        "foo:bar",
-        "-p",
-        "rootfs-image.checksum:x",
-        "-d",
-        "dep.k:v",
-        "--clears-provides",
-        "foo.*",
-        "--delete-clears-provides",
-        "artifact_group",
-        "-m",
-        host.meta,
-        "ART",
-      ],
-    }],
+    steps: [
+      step(
+        "modify -N rel-5 -N rel-6 -G g1 -g grp2 -p foo:bar -p rootfs-image.checksum:x " +
+          "-d dep.k:v --clears-provides foo.* --delete-clears-provides artifact_group -m META ART",
+      ),
+    ],
   },
-  { name: "normalize-lzma", from: bases.lzma, steps: [{ args: ["modify", "ART"] }] },
-  {
-    name: "recompress",
-    from: bases.lzma,
-    steps: [{ args: ["modify", "--compression", "none", "ART"] }],
-  },
+  { name: "normalize-lzma", from: bases.lzma, steps: [step("modify ART")] },
+  { name: "recompress", from: bases.lzma, steps: [step("modify --compression none ART")] },
   {
     name: "copy-in-out",
     from: bases.signed,
     steps: [
-      { args: ["cp", host.text, "ART:/etc/new.txt"] },
-      { args: ["cp", "-", "ART:/etc/stdin.txt"], stdin: "from stdin\n" },
-      { args: ["cp", "ART:/etc/hostname", "OUT"] },
-      { args: ["cat", "ART:/etc/new.txt"] },
-      { args: ["cat", "ART:/etc/mender/mender.conf"] },
+      step("cp TEXT ART:/etc/new.txt"),
+      step("cp - ART:/etc/stdin.txt", "from stdin\n"),
+      step("cp ART:/etc/hostname OUT"),
+      step("cat ART:/etc/new.txt"),
+      step("cat ART:/etc/mender/mender.conf"),
     ],
   },
   {
     name: "install",
     from: bases.lzma,
     steps: [
-      { args: ["install", "-m", "0755", host.text, "ART:/usr/bin/tool"] },
-      { args: ["install", "-m", "755", host.text, "ART:/usr/bin/decimal"] },
-      { args: ["install", "-d", "ART:/opt/a/b"] },
+      step("install -m 0755 TEXT ART:/usr/bin/tool"),
+      step("install -m 755 TEXT ART:/usr/bin/decimal"),
+      step("install -d ART:/opt/a/b"),
     ],
   },
   {
     name: "remove",
     from: bases.none,
-    steps: [
-      { args: ["rm", "ART:/etc/hostname"] },
-      { args: ["rm", "-r", "ART:/opt/dd/"] },
-    ],
+    steps: [step("rm ART:/etc/hostname"), step("rm -r ART:/opt/dd/")],
   },
   {
     name: "refusals",
     from: bases.none,
     steps: [
-      { args: ["cat", "ART:/etc/none"] },
-      { args: ["cat", "ART:/nodir/none"] },
-      { args: ["rm", "ART:/etc/none"] },
-      { args: ["rm", "ART:/opt/dd"] },
-      { args: ["rm", "ART:/opt/dd/"] },
-      { args: ["cp", host.text, "ART:/nodir/x"] },
-      { args: ["install", host.text, "ART:/usr/bin/x"] },
-      { args: ["cat", "ART:/boot/efi/x"] },
-      { args: ["cat", "ART"] },
-      { args: ["cp", host.text, "OUT"] },
-    ],
+      "cat ART:/etc/none",
+      "cat ART:/nodir/none",
+      "rm ART:/etc/none",
+      "rm ART:/opt/dd",
+      "rm ART:/opt/dd/",
+      "cp TEXT ART:/nodir/x",
+      "install TEXT ART:/usr/bin/x",
+      "cat ART:/boot/efi/x",
+      "cat ART",
+      "cp TEXT OUT",
+    ].map((line) => step(line)),
   },
-  {
-    name: "module-rename",
-    from: bases.module,
-    steps: [{ args: ["modify", "-n", "app-2", "ART"] }],
-  },
-]; // deno-fmt-ignore
+  { name: "module-rename", from: bases.module, steps: [step("modify -n app-2 ART")] },
+];
 
 for (const c of cases) {
   Deno.test(`modify/cp/cat/install/rm like mender-artifact: ${c.name}`, async () => {
@@ -282,12 +246,12 @@ for (const c of cases) {
 
 Deno.test("a bare ext4 image (.img) is edited in place, as by mender-artifact", async () => {
   const { paths } = await both("raw", rootfs, [
-    { args: ["cp", host.text, "ART:/etc/new.txt"] },
-    { args: ["modify", "-n", "rel-7", "-u", "https://raw.example.com", "ART"] },
-    { args: ["install", "-d", "ART:/var/lib/app"] },
-    { args: ["rm", "ART:/etc/hostname"] },
-    { args: ["modify", "-g", "grp", "ART"] },
-    { args: ["cat", "ART:/etc/mender/artifact_info"] },
+    step("cp TEXT ART:/etc/new.txt"),
+    step("modify -n rel-7 -u https://raw.example.com ART"),
+    step("install -d ART:/var/lib/app"),
+    step("rm ART:/etc/hostname"),
+    step("modify -g grp ART"),
+    step("cat ART:/etc/mender/artifact_info"),
   ], "img");
   assertEquals(await ext4Tree(paths.ota), await ext4Tree(paths.real));
 });
