@@ -4,7 +4,6 @@
  * and rules: which argument is the image is told by its name, `install` needs a mode,
  * a trailing `/` names a directory, and the artifact is repacked only when it changed.
  */
-import { once } from "node:events";
 import { promises as fs } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -16,6 +15,7 @@ import { looksLikeImage, parseImagePath } from "../image/image_path.ts";
 import { type ImageOptions, openImage, type VirtualImage } from "../image/virtual.ts";
 import { parseGoInt } from "./go_flags.ts";
 import { loadSigningKey } from "./options.ts";
+import { writeStdout } from "./broken_pipe.ts";
 
 /** Opens the image named in `arg`, runs `work` on the path inside it, then closes it. */
 export function withImage<T>(
@@ -59,9 +59,7 @@ async function tempFile(name: string): Promise<{ path: string } & AsyncDisposabl
 }
 
 async function toStdout(path: string): Promise<void> {
-  for await (const chunk of readFileStream(path)) {
-    if (!process.stdout.write(chunk)) await once(process.stdout, "drain");
-  }
+  for await (const chunk of readFileStream(path)) await writeStdout(chunk);
 }
 
 function imageOptions(o: { key?: string }): ImageOptions {

@@ -26,7 +26,7 @@ import { updateCommands } from "./update.ts";
 import { translateMenderArgs } from "./mender_compat.ts";
 import { checkCommandNames } from "./unknown_command.ts";
 import { runMenderArtifact } from "./mender_artifact.ts";
-import { exitQuietlyOnBrokenPipe, isBrokenPipe } from "./broken_pipe.ts";
+import { exitQuietlyOnBrokenPipe, isBrokenPipe, pipeBroken } from "./broken_pipe.ts";
 
 export interface GlobalOptions {
   debug?: boolean;
@@ -126,6 +126,11 @@ export function invokedAs(): string {
 
 export async function run(argv: string[], name = invokedAs()): Promise<number> {
   exitQuietlyOnBrokenPipe();
+  const code = await runAs(argv, name);
+  return pipeBroken() ? ExitCode.ok : code;
+}
+
+async function runAs(argv: string[], name: string): Promise<number> {
   const program = buildProgram();
   if (name === "mender-artifact") {
     return await runMenderArtifact(argv, program, (error) => reportError(error, false));

@@ -16,6 +16,7 @@ import { type Command, CommanderError } from "commander";
 import { fail, OtaError } from "../errors.ts";
 import { VERSION } from "../version.ts";
 import { speakMenderArtifact } from "./dialect.ts";
+import { isBrokenPipe } from "./broken_pipe.ts";
 
 const commands = ["write", "read", "validate", "sign", "modify", "cp", "cat", "install", "rm"];
 const writeKinds = ["rootfs-image", "module-image", "bootstrap-artifact"];
@@ -159,6 +160,7 @@ export function translateMenderArtifactArgs(argv: string[]): string[] {
 /** mender-artifact's exit code for a failure of `command`. */
 export function menderArtifactExitCode(command: string | undefined, error: unknown): number {
   if (error instanceof MenderArtifactExit) return error.exitCode;
+  if (isBrokenPipe(error)) return 0;
   if (error instanceof CommanderError) return error.exitCode === 0 ? 0 : 1;
   if (!(error instanceof OtaError)) return 1;
   if (command === "read" || command === "validate") {

@@ -15,13 +15,21 @@ function oneCodedLine(stderr: string, code: string): void {
   assertMatch(lines[0]!, new RegExp(`^ota: .+ \\[${code}\\]$`));
 }
 
-/** Runs `ota ARGS | READER` in bash; returns ota's own exit status and what it printed on stderr. */
+/**
+ * Runs `ota ARGS | READER` in bash; returns ota's own exit status, what it printed on stderr
+ * and what it left in its TMPDIR.
+ */
 async function intoPipe(args: string[], reader: string) {
   const script = `"$@" 2>"$ERR" | ${reader} >/dev/null; echo "\${PIPESTATUS[0]}"`;
   await using dir = await tempDir();
   const err = `${dir.path}/stderr`;
-  const out = await run(["bash", "-c", script, "bash", BINARY, ...args], { env: { ERR: err } });
-  return { status: out.stdout.trim(), stderr: await Deno.readTextFile(err) };
+  const tmp = `${dir.path}/tmp`;
+  await Deno.mkdir(tmp);
+  const out = await run(["bash", "-c", script, "bash", BINARY, ...args], {
+    env: { ERR: err, TMPDIR: tmp },
+  });
+  const left = [...Deno.readDirSync(tmp)].map((e) => e.name);
+  return { status: out.stdout.trim(), stderr: await Deno.readTextFile(err), left };
 }
 
 Deno.test("output into a closed pipe ends quietly with exit 0", async () => {
@@ -55,7 +63,11 @@ Deno.test("output into a closed pipe ends quietly with exit 0", async () => {
     ] as const
   ) {
     const result = await intoPipe([...args], reader);
-    assertEquals(result, { status: "0", stderr: "" }, `ota ${args.join(" ")} | ${reader}`);
+    assertEquals(
+      result,
+      { status: "0", stderr: "", left: [] },
+      `ota ${args.join(" ")} | ${reader}`,
+    );
   }
 });
 

@@ -43,7 +43,11 @@ await Deno.writeTextFile(host.script, "#!/bin/sh\necho check\n");
 await Deno.writeTextFile(host.script2, "#!/bin/sh\necho note\n");
 
 const real = (args: string[], stdin?: string) => run(["mender-artifact", ...args], { stdin });
-const ota = (args: string[], stdin?: string) => run([BINARY, "artifact", ...args], { stdin });
+// ota's own TMPDIR, to check that every run removed what it unpacked
+const otaTmp = `${work}/tmp`;
+await Deno.mkdir(otaTmp);
+const ota = (args: string[], stdin?: string) =>
+  run([BINARY, "artifact", ...args], { stdin, env: { TMPDIR: otaTmp } });
 const menderArtifact = `${work}/bin/mender-artifact`;
 await Deno.mkdir(`${work}/bin`);
 await Deno.symlink(BINARY, menderArtifact);
@@ -317,4 +321,8 @@ Deno.test("a module image's payload files: cp, cat, rm by name; the real tool re
   assert(missing.stderr.includes("[IMAGE_NOT_FOUND]"), missing.stderr);
   // the real tool only edits ext4 payloads
   assertEquals((await real(["cat", `${artifact}:server.crt`])).code, 1);
+});
+
+Deno.test("every run above removed its temporary files", () => {
+  assertEquals([...Deno.readDirSync(otaTmp)].map((e) => e.name), []);
 });
