@@ -2,7 +2,9 @@
 import { promises as fs } from "node:fs";
 import { join } from "node:path";
 import { Command } from "commander";
-import { openArtifact } from "../artifact/reader.ts";
+import { goJson } from "../artifact/go_json.ts";
+import { type Artifact, openArtifact } from "../artifact/reader.ts";
+import { isMenderArtifact } from "./dialect.ts";
 import { fail } from "../errors.ts";
 import { readFileStream } from "../files.ts";
 import { saveVerified } from "../artifact/unpack.ts";
@@ -37,7 +39,7 @@ Examples:
   ota artifact dump --scripts ./scripts --meta-data ./meta module-1.mender`,
     )
     .action(async (path: string, o: DumpOptions) => {
-      if (!o.files && !o.scripts && !o.metaData) {
+      if (!o.files && !o.scripts && !o.metaData && !isMenderArtifact()) {
         fail(
           "BAD_ARGUMENTS",
           "say what to dump: --files DIR, --scripts DIR and/or --meta-data DIR",
@@ -54,7 +56,8 @@ Examples:
           }
         }
         const meta = artifact.header.payloads[0]?.metaDataBytes;
-        if (o.metaData && meta !== undefined) {
+        if (o.metaData && isMenderArtifact()) await menderMetaData(o.metaData, artifact);
+        else if (o.metaData && meta !== undefined) {
           await fs.mkdir(o.metaData, { recursive: true });
           await fs.writeFile(join(o.metaData, "meta-data.json"), meta);
         }
@@ -70,4 +73,12 @@ Examples:
         throw error;
       }
     });
+}
+
+/** mender-artifact's dump writes `0000.meta-data`, re-encoded by Go, and only when not empty. */
+async function menderMetaData(dir: string, artifact: Artifact): Promise<void> {
+  await fs.mkdir(dir, { recursive: true });
+  const meta = artifact.header.payloads[0]?.metaData;
+  if (!meta || !Object.keys(meta).length) return;
+  await fs.writeFile(join(dir, "0000.meta-data"), `${goJson(meta)}\n`, { flag: "wx" });
 }

@@ -5,8 +5,8 @@
  * from its source (cli/cli.go) and checked against the real binary:
  *   1  a failure, and a usage error (urfave/cli)
  *   2  `write` cannot create its output (errArtifactCreate)
- *   3  `read`/`validate` cannot open the artifact (errArtifactOpen); an unknown command
- *   4  `validate` finds the artifact invalid (errArtifactInvalid)
+ *   3  `read`/`validate`/`dump` cannot open the artifact (errArtifactOpen); an unknown command
+ *   4  `validate` (or `dump`) finds the artifact invalid (errArtifactInvalid)
  * mender-artifact exits 0 for missing arguments and unreadable keys
  * (errArtifactInvalidParameters is 0); ota exits 1 there, so that a script checking an
  * artifact with a key it cannot read does not take it as valid.
@@ -163,6 +163,7 @@ export function menderArtifactExitCode(command: string | undefined, error: unkno
   if (isBrokenPipe(error)) return 0;
   if (error instanceof CommanderError) return error.exitCode === 0 ? 0 : 1;
   if (!(error instanceof OtaError)) return 1;
+  if (command === "dump") return error.code === "FILE_READ" ? 3 : 4;
   if (command === "read" || command === "validate") {
     if (error.code === "FILE_READ") return 3;
     if (command === "read") return 1;

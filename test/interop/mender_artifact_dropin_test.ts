@@ -16,7 +16,7 @@
  * - after an edit, payload times and the ext4 image's checksum differ (debugfs stamps the
  *   time it writes), and it repacks state scripts in random order; these are blanked out.
  */
-import { assertEquals, assertMatch } from "../helpers/assert.ts";
+import { assertEquals, assertMatch, assertNotEquals } from "../helpers/assert.ts";
 import { ecKey, rsaKey } from "../helpers/keys.ts";
 import { makeExt4 } from "../helpers/ext4.ts";
 import { BINARY, pseudoRandomBytes, run, type RunResult, sh } from "../helpers/mod.ts";
@@ -75,6 +75,8 @@ interface Case {
   args: string[];
   /** An artifact the command writes, compared with the real `read`. */
   writes?: string;
+  /** A directory the command fills, compared file by file. */
+  fills?: string;
   /** Compare exit codes only (help texts). */
   codeOnly?: boolean;
   /** A listed difference: each tool's exit code, asserted as it is. */
@@ -133,6 +135,11 @@ const cases: Case[] = [
   c("install -d l.mender:/opt/x/y", { writes: "l.mender" }),
   c("rm l.mender:/etc/hostname", { writes: "l.mender" }),
   c("modify -n app-3 m.mender", { writes: "m.mender" }),
+  // dump
+  c("dump --files df --scripts ds --meta-data dm signed.mender", { fills: "d" }),
+  c("dump --meta-data em --files ef m.mender", { fills: "e" }),
+  c("dump corrupt.mender"),
+  c("dump none.mender"),
   // errors
   c("bogus"),
   c("help bogus"),
@@ -175,6 +182,27 @@ const dirs = { real: `${work}/real`, ota: `${work}/ota` };
 await copyInputs(dirs.real);
 await copyInputs(dirs.ota);
 
+/** Every file under `dir` whose name starts with `prefix`: relative path, mode and content. */
+async function filled(dir: string, prefix: string): Promise<Record<string, string>> {
+  const out: Record<string, string> = {};
+  const walk = async (path: string, rel: string) => {
+    for await (const entry of Deno.readDir(path)) {
+      const full = `${path}/${entry.name}`;
+      if (entry.isDirectory) await walk(full, `${rel}${entry.name}/`);
+      else {
+        const mode = ((await Deno.stat(full)).mode ?? 0) & 0o777;
+        out[`${rel}${entry.name}`] = `${mode.toString(8)} ${await Deno.readTextFile(full)}`;
+      }
+    }
+  };
+  for await (const entry of Deno.readDir(dir)) {
+    if (entry.isDirectory && entry.name.startsWith(prefix)) {
+      await walk(`${dir}/${entry.name}`, `${entry.name}/`);
+    }
+  }
+  return out;
+}
+
 /** The real `read` of an artifact, with edit times, image checksums and script order blanked. */
 async function normalizedRead(path: string): Promise<string> {
   const read = await run(["mender-artifact", "read", "--no-progress", "-k", rsa.public, path]);
@@ -207,6 +235,11 @@ Deno.test("ota as mender-artifact: the same command lines, the same exit codes a
       assertEquals(result.ota.stdout, result.real.stdout, label);
     }
     if (result.real.code !== 0) assertMatch(result.ota.stderr, /\S/, `${label}: silent failure`);
+    if (c.fills) {
+      const [theirs, mine] = [await filled(dirs.real, c.fills), await filled(dirs.ota, c.fills)];
+      assertEquals(mine, theirs, `${label}: the dumps differ`);
+      assertNotEquals(Object.keys(theirs).length, 0, label);
+    }
     if (c.writes) {
       assertEquals(
         await normalizedRead(`${dirs.ota}/${c.writes}`),
