@@ -19,10 +19,12 @@ export type ExitCode = typeof ExitCode[keyof typeof ExitCode];
 export const ERROR_CODES = [
   // Command line and configuration
   "BAD_ARGUMENTS", // a command line ota cannot act on
+  "UNKNOWN_COMMAND", // a command name that does not exist (also before --help)
   "NOT_SUPPORTED", // a Mender command or payload ota does not offer
   "CONFIG_INVALID", // mender.conf or ota's own settings are wrong
   "FILE_READ", // a file named on the command line could not be read
   "FILE_UNREADABLE", // a file an option names (a key, a certificate) could not be read
+  "FILE_WRITE", // an output file could not be created
   "INTERNAL", // a bug: something that cannot happen did
   // Artifact format (reading, writing, signing)
   "ARTIFACT_CORRUPT", // the outer tar is not valid
@@ -48,8 +50,15 @@ export const ERROR_CODES = [
   "KEY_UNSUPPORTED", // a key type Mender does not sign with
   "SIGNATURE_INVALID", // the signature does not verify
   "SIGNATURE_MISSING", // a key was given but the artifact is not signed
+  "SIGNATURE_UNCHECKED", // a signed artifact was validated without a key (as mender-artifact)
   "INPUT_CHANGED", // a file changed while the artifact was written
   "READER_MISUSE", // the reader API was used out of order (a bug in the caller)
+  // Files inside artifacts and images (modify, cp, cat, install, rm)
+  "IMAGE_PATH", // an IMAGE:PATH argument that names no image or no usable path
+  "IMAGE_NOT_FOUND", // the file or directory is not in the image
+  "IMAGE_FS_UNSUPPORTED", // the payload is not an ext4 file system
+  "E2FS_FAILED", // fsck.ext4 or debugfs failed
+  "TOOL_MISSING", // a program ota needs (debugfs, fsck.ext4) is not installed
   // Device identity and compatibility
   "DEVICE_TYPE_MISSING", // no device_type file, or no device_type line in it
   "DEVICE_TYPE_INVALID", // the device_type file is malformed
