@@ -107,9 +107,10 @@ Examples:
       } else if (looksLikeImage(src)) {
         await withImage(src, imageOptions(o), (image, path) => image.copyOut(path, dst));
       } else if (looksLikeImage(dst)) {
-        await fs.access(src).catch((error) =>
+        const stat = await fs.stat(src).catch((error) =>
           fail("FILE_READ", `cannot read ${src}: ${(error as Error).message}`)
         );
+        if (!stat.isFile()) fail("FILE_READ", `${src} is not a file; cp copies one file`);
         await withImage(dst, imageOptions(o), (image, path) => image.copyIn(src, path));
       } else {
         fail("IMAGE_PATH", "no artifact or image given: one argument must be IMAGE:PATH");
@@ -174,7 +175,14 @@ Examples:
         fail("FILE_READ", `cannot read ${host}: ${(error as Error).message}`)
       );
       await fs.chmod(copy.path, mode & 0o777);
-      await withImage(target, imageOptions(o), (image, path) => image.copyIn(copy.path, path));
+      await withImage(target, imageOptions(o), (image, path) => {
+        if (image.kind === "payload") {
+          process.stderr.write(
+            "ota: warning: payload files are stored with mode 0644; -m is not kept\n",
+          );
+        }
+        return image.copyIn(copy.path, path);
+      });
     });
 }
 

@@ -191,11 +191,15 @@ function payloadImage(
       const name = nameOf(path);
       const existing = files.find((f) => f.name === name);
       const target = existing?.path ?? join(unpacked.dir, "files", name);
-      await fs.copyFile(host, target);
+      await fs.copyFile(host, target).catch((error) =>
+        fail("FILE_READ", `cannot read ${host}: ${(error as Error).message}`)
+      );
       if (!existing) files.push({ name, path: target });
     },
     copyOut: async (path, host) => {
-      await fs.copyFile(find(path).path, host);
+      await fs.copyFile(find(path).path, host).catch((error) =>
+        fail("FILE_WRITE", `cannot write ${host}: ${(error as Error).message}`)
+      );
     },
     readable: (path) =>
       Promise.resolve({ file: find(path).path, [Symbol.asyncDispose]: async () => {} }),

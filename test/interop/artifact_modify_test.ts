@@ -323,6 +323,20 @@ Deno.test("a module image's payload files: cp, cat, rm by name; the real tool re
   assertEquals((await real(["cat", `${artifact}:server.crt`])).code, 1);
 });
 
+Deno.test("a path cannot smuggle debugfs commands, and a directory is no file to copy", async () => {
+  const artifact = `${work}/inject-ota.mender`;
+  await Deno.copyFile(bases.none, artifact);
+  for (const path of ['/etc/x"\nrm "/etc/hostname', "/etc/x\nrm /etc/hostname", "/etc/a\\b"]) {
+    const result = await ota(["cp", host.text, `${artifact}:${path}`]);
+    assertEquals(result.code, 1, path);
+    assert(result.stderr.includes("[IMAGE_PATH]"), result.stderr);
+  }
+  const dir = await ota(["cp", work, `${artifact}:/etc/x`]);
+  assert(dir.stderr.includes("[FILE_READ]"), dir.stderr);
+  assertEquals(await Deno.readFile(artifact), await Deno.readFile(bases.none));
+  assertEquals((await ota(["cat", `${artifact}:/etc/hostname`])).stdout, "board\n");
+});
+
 Deno.test("every run above removed its temporary files", () => {
   assertEquals([...Deno.readDirSync(otaTmp)].map((e) => e.name), []);
 });
