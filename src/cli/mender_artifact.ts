@@ -69,10 +69,22 @@ const valued = new Set([
   "scripts",
 ]); // deno-fmt-ignore
 
+/** Letters that are switches in one command and take a value in others (`sign -f`). */
+const switches: Record<string, string[]> = { sign: ["f"], install: ["d"] };
+
 /** What ota does not do: signing services, snapshots over ssh, augmented payloads. */
 const unsupported = new Set([
-  "gcp-kms-key", "vault-transit-key", "key-pkcs11", "ssh-args", "S", "print-cmdline",
-  "print0-cmdline", "augment-type", "augment-provides", "augment-depends", "augment-meta-data",
+  "gcp-kms-key",
+  "vault-transit-key",
+  "key-pkcs11",
+  "ssh-args",
+  "S",
+  "print-cmdline",
+  "print0-cmdline",
+  "augment-type",
+  "augment-provides",
+  "augment-depends",
+  "augment-meta-data",
   "augment-file",
 ]); // deno-fmt-ignore
 
@@ -105,7 +117,8 @@ function translateFlags(args: string[], command: string): string[] {
       fail("NOT_SUPPORTED", `${command}: --${name} is not supported by ota`);
     }
     out.push(name.length > 1 && !arg.startsWith("--") ? `-${arg}` : arg);
-    if (valued.has(name) && !arg.includes("=") && i + 1 < args.length) out.push(args[++i]!);
+    const takesValue = valued.has(name) && !switches[command]?.includes(name);
+    if (takesValue && !arg.includes("=") && i + 1 < args.length) out.push(args[++i]!);
   }
   return out;
 }

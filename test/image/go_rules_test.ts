@@ -57,6 +57,8 @@ Deno.test("mender-artifact command lines become ota's", () => {
     [["read", "-no-progress", "-k", "-odd-key.pem", "x.mender"],
       ["artifact", "read", "--no-progress", "-k", "-odd-key.pem", "x.mender"]],
     [["help", "modify"], ["artifact", "modify", "--help"]],
+    [["sign", "-f", "-output-path", "o.mender", "a.mender"],
+      ["artifact", "sign", "-f", "--output-path", "o.mender", "a.mender"]],
     [["write"], ["artifact", "write", "--help"]],
     [[], ["artifact", "--help"]],
     [["-v"], ["--version"]],
