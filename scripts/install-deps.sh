@@ -11,6 +11,8 @@ PACKAGES=(
   libubootenv-tool u-boot-tools grub-common
   # filesystems, archives, keys
   e2fsprogs xz-utils zstd openssl dpkg
+  # mender-artifact modify/cp on disk images asks parted for the partition table
+  parted python3
   # the arm64 binary under emulation
   qemu-user-static libc6-arm64-cross
   # networking for peer tests, time/memory measurement
