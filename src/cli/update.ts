@@ -5,49 +5,31 @@
 import process from "node:process";
 import { Command } from "commander";
 import { loadConfig } from "../device/config.ts";
-import { loadStore } from "../device/store.ts";
+import type { DeviceLocations } from "../device/defaults.ts";
+import { readInstalled } from "../device/identity.ts";
 import { createLogger, type Level, parseLevel } from "../log.ts";
-import { createEngine, currentArtifactName, type Engine } from "../update/engine.ts";
-import { parseStopBefore } from "../update/machine.ts";
-import { commit, install, resume, rollback } from "../update/standalone.ts";
-import type { Outcome } from "../update/machine.ts";
+import { createEngine, type Engine } from "../update/context.ts";
+import { parseStopBefore, type StopPoint } from "../update/machine.ts";
+import { commit, install, type Outcome, resume, rollback } from "../update/standalone.ts";
+import { addLocationOptions, locate } from "./device_options.ts";
 import { createProgress, type ProgressMode } from "./progress.ts";
 import { collect } from "./options.ts";
 import { type PeerInstallFlags, peerInstallOptions } from "./peer_install.ts";
 
-export interface DeviceOptions {
-  config: string;
-  fallbackConfig: string;
-  data: string;
+export interface DeviceOptions extends DeviceLocations {
   logLevel: Level;
   logFile?: string;
   trustedCerts?: string;
   skipverify?: boolean;
 }
 
-/** Where Mender looks by default; MENDER_CONF_DIR / MENDER_DATA_DIR move them, as in Mender 4. */
-export function deviceDefaults(env = process.env): DeviceOptions {
-  const confDir = env.MENDER_CONF_DIR ?? "/etc/mender";
-  const dataDir = env.MENDER_DATA_DIR ?? "/var/lib/mender";
-  return {
-    config: `${confDir}/mender.conf`,
-    fallbackConfig: `${dataDir}/mender.conf`,
-    data: dataDir,
-    logLevel: "info",
-  };
-}
-
 export function addDeviceOptions(command: Command): Command {
-  const d = deviceDefaults();
-  return command
-    .option("-c, --config <file>", "configuration file (mender.conf)", d.config)
-    .option("-b, --fallback-config <file>", "fallback configuration file", d.fallbackConfig)
-    .option("-d, --data <dir>", "data directory: state, logs, module work trees", d.data)
+  return addLocationOptions(command)
     .option(
       "-l, --log-level <level>",
       "trace, debug, info, warning, error, fatal or panic",
       parseLevel,
-      d.logLevel,
+      "info",
     )
     .option("-L, --log-file <file>", "also append the log to FILE")
     .option(
@@ -72,7 +54,7 @@ async function engineFor(o: DeviceOptions, progress: ProgressMode): Promise<Engi
 
 interface InstallFlags {
   rebootExitCode?: boolean;
-  stopBefore?: string;
+  stopBefore?: StopPoint;
 }
 
 function report(outcome: Outcome): void {
@@ -162,7 +144,7 @@ Examples:
   ota resume                 # after 'install --stop-before ...', or at boot after a power cut
   ota resume --stop-before ArtifactCommit`,
     )
-    .action(async (o: DeviceOptions & { stopBefore?: string }) =>
+    .action(async (o: DeviceOptions & { stopBefore?: StopPoint }) =>
       report(await resume(await engineFor(o, globals().progress), { stopBefore: o.stopBefore }))
     );
 
@@ -175,8 +157,8 @@ Example:
   ota show-artifact          # e.g. release-2 (or "unknown" on a device never updated)`,
     )
     .action(async (o: DeviceOptions) => {
-      const engine = await engineFor(o, "none");
-      console.log(await currentArtifactName(engine, await loadStore(engine.paths.dataDir)));
+      const { paths } = await locate(o);
+      console.log((await readInstalled(paths)).artifactName);
     });
 
   const showProvides = addDeviceOptions(new Command("show-provides"))
@@ -188,13 +170,7 @@ Example:
   ota show-provides          # artifact_name=release-2, rootfs-image.version=release-2, ...`,
     )
     .action(async (o: DeviceOptions) => {
-      const engine = await engineFor(o, "none");
-      const store = await loadStore(engine.paths.dataDir);
-      const provides: Record<string, string> = {
-        artifact_name: await currentArtifactName(engine, store),
-      };
-      if (store.artifactGroup) provides.artifact_group = store.artifactGroup;
-      Object.assign(provides, store.provides);
+      const { provides } = await readInstalled((await locate(o)).paths);
       for (const key of Object.keys(provides).sort()) console.log(`${key}=${provides[key]}`);
     });
 
