@@ -145,8 +145,9 @@ export function peersCommand(progressMode: () => ProgressMode): Command {
       "after",
       `
 Servers announce themselves with mDNS (_ota._tcp); each is asked for its list of verified
-artifacts, and every artifact is checked against this device's type and what it provides
-(read as 'ota install' reads them: mender.conf, the data directory, artifact_info). A peer is never trusted: what is fetched is verified again.
+artifacts, and every artifact is checked against this device's type and what it provides,
+read as 'ota install' reads them (mender.conf, --data, artifact_info, MENDER_CONF_DIR and
+MENDER_DATA_DIR). A peer is never trusted: what is fetched is verified again.
 
 Examples:
   ota peers                                         what the network offers this device

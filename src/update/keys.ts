@@ -1,4 +1,4 @@
-/** The artifact verification keys of the configuration (ArtifactVerifyKey or ArtifactVerifyKeys). */
+/** The artifact verification keys the configuration names (ArtifactVerifyKey or -Keys). */
 import { promises as fs } from "node:fs";
 import { parseVerifyKey, type VerifyKey } from "../artifact/signature.ts";
 import { type Config, verifyKeyPaths } from "../device/config.ts";

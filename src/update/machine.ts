@@ -23,6 +23,8 @@
  * Entry points: beginUpdate (begin.ts: a new update from a source), and in driver.ts restart
  * (after a power cut or a reboot, by each state's rule below) and deliver (an event from
  * outside: continue, commit, rollback, abort), each with an optional --stop-before point.
+ * A restart leaves an update at a pause where it is: there a person continues it, or a
+ * daemon, which holds nothing, delivers `continue`.
  */
 import type { ScriptState } from "../artifact/names.ts";
 import { commitInstalled } from "../device/identity.ts";
@@ -67,7 +69,10 @@ export type Event =
   | "reverted" // after a rollback: a person asked for it, nothing failed
   | "retry";
 
-/** What --stop-before accepts (ArtifactReboot: the standalone reboot is a person's, at the commit pause). */
+/**
+ * What --stop-before accepts. ArtifactReboot stops at the commit pause: in standalone mode the
+ * reboot is a person's, and it happens there.
+ */
 export type StopPoint = "ArtifactInstall" | "ArtifactReboot" | "ArtifactCommit";
 
 export type DeploymentStatus = "downloading" | "installing" | "rebooting" | "already-installed";
@@ -290,9 +295,8 @@ export const machine: Record<StateName, Row> = {
     kind: "choice",
     async act({ handler, ctx, record, host }) {
       if (!host.reboot) return "installed";
-      return (record.needsReboot ?? await handler.needsReboot(ctx)) === "No"
-        ? "installed"
-        : "reboot";
+      record.needsReboot ??= await handler.needsReboot(ctx);
+      return record.needsReboot === "No" ? "installed" : "reboot";
     },
     on: { reboot: "ArtifactRollbackReboot", installed: "AfterRollback" },
   },

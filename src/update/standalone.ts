@@ -27,7 +27,7 @@ export interface InstallOptions {
   wrapSource?: (source: Source) => Promise<Source>;
 }
 
-/** A person reboots and decides: the update waits for them when a reboot or a rollback is possible. */
+/** A person reboots and decides: an update waits for them when a reboot or a way back exists. */
 export const standaloneHost: Host = {
   holds: (pause, record) =>
     pause === "BeforeArtifactCommit" &&
