@@ -58,8 +58,12 @@ export function render(result: RunResult, log: Logger, options: RenderOptions = 
       messages,
     };
   }
+  // the run's own failure; else the one an earlier run recorded before it was interrupted
   const cause = () =>
-    options.cause ?? asCause(result.error ?? record.error ?? "the update failed", "INTERRUPTED");
+    options.cause ??
+      (result.error !== undefined
+        ? asCause(result.error, "UPDATE_FAILED")
+        : new OtaError("INTERRUPTED", record.error ?? "the update failed"));
   if (went(result, "Download", "failure") || went(result, "Download", "abort")) {
     const base = asCause(result.error ?? cause(), "DOWNLOAD_FAILED");
     throw new OtaError(base.code, `${base.message}; nothing was installed`, ExitCode.failed, {

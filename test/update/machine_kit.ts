@@ -15,7 +15,7 @@ import { loadStore, saveStore, type StoreData } from "../../src/device/store.ts"
 import { OtaError } from "../../src/errors.ts";
 import type { PayloadHandler, RebootAnswer } from "../../src/handlers/handler.ts";
 import { createLogger } from "../../src/log.ts";
-import { silentProgress } from "../../src/progress.ts";
+import type { Progress } from "../../src/progress.ts";
 import { beginUpdate } from "../../src/update/begin.ts";
 import type { Engine } from "../../src/update/context.ts";
 import { deliver, restart } from "../../src/update/driver.ts";
@@ -124,6 +124,7 @@ function fakeScripts(log: string[], failing: string[]): ScriptRunner {
 }
 
 const quiet = { write: () => true } as unknown as NodeJS.WriteStream;
+const silentProgress: Progress = { step() {}, update() {}, done() {} };
 
 export async function kit(config: Record<string, unknown> = {}): Promise<Kit> {
   const dir = await Deno.makeTempDir({ prefix: "ota-machine-" });
