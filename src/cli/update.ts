@@ -5,9 +5,10 @@
 import process from "node:process";
 import { Command } from "commander";
 import { loadConfig } from "../device/config.ts";
-import { loadStore } from "../device/store.ts";
+import { readArtifactInfo } from "../device/artifact_info.ts";
+import { fail } from "../errors.ts";
 import { createLogger, type Level, parseLevel } from "../log.ts";
-import { createEngine, currentArtifactName, type Engine } from "../update/engine.ts";
+import { createEngine, type Engine, loadStore } from "../update/engine.ts";
 import { parseStopBefore } from "../update/machine.ts";
 import { commit, install, resume, rollback } from "../update/standalone.ts";
 import type { Outcome } from "../update/machine.ts";
@@ -172,11 +173,15 @@ Examples:
       "after",
       `
 Example:
-  ota show-artifact          # e.g. release-2 (or "unknown" on a device never updated)`,
+  ota show-artifact          # e.g. release-2 (before the first update: artifact_info's name)`,
     )
     .action(async (o: DeviceOptions) => {
       const engine = await engineFor(o, "none");
-      console.log(await currentArtifactName(engine, await loadStore(engine.paths.dataDir)));
+      const stored = (await loadStore(engine.paths.dataDir)).artifactName;
+      // Before the first update, the build's name; without one, 3.4's error and exit code.
+      const info = stored ? undefined : await readArtifactInfo(engine.config.ArtifactInfoFile);
+      if (info && !info.name) fail("ARTIFACT_INFO_INVALID", info.problem ?? "no artifact name");
+      console.log(stored ?? info?.name);
     });
 
   const showProvides = addDeviceOptions(new Command("show-provides"))
@@ -185,16 +190,16 @@ Example:
       "after",
       `
 Example:
-  ota show-provides          # artifact_name=release-2, rootfs-image.version=release-2, ...`,
+  ota show-provides          # artifact_name=release-2, rootfs-image.version=release-2, ...
+                             # (nothing on a device never updated, as Mender prints)`,
     )
     .action(async (o: DeviceOptions) => {
       const engine = await engineFor(o, "none");
+      // What the store holds, as 3.4 prints it: nothing on a device never updated.
       const store = await loadStore(engine.paths.dataDir);
-      const provides: Record<string, string> = {
-        artifact_name: await currentArtifactName(engine, store),
-      };
+      const provides: Record<string, string> = { ...store.provides };
+      if (store.artifactName) provides.artifact_name = store.artifactName;
       if (store.artifactGroup) provides.artifact_group = store.artifactGroup;
-      Object.assign(provides, store.provides);
       for (const key of Object.keys(provides).sort()) console.log(`${key}=${provides[key]}`);
     });
 

@@ -56,6 +56,11 @@ export const storeSchema = z.object({
   update: updateRecordSchema.optional(),
   /** How many state records were written for the current update: a loop guard. */
   writes: z.number().int().default(0),
+  /**
+   * The transaction of Mender's store (mender-store) this state was carried over from or
+   * written to: a later one means Mender wrote since (src/device/carry_over.ts).
+   */
+  menderTxn: z.number().int().nonnegative().optional(),
 });
 export type StoreData = z.infer<typeof storeSchema>;
 
@@ -92,19 +97,6 @@ export async function loadStore(dataDir: string): Promise<StoreData> {
 export async function saveStore(dataDir: string, data: StoreData): Promise<void> {
   await mkdir(dataDir, { recursive: true, mode: 0o700 });
   await atomicWriteFile(storePath(dataDir), JSON.stringify(data, null, 2) + "\n");
-}
-
-/** Parses `/etc/mender/artifact_info` (`artifact_name=...`), Mender's pre-database fallback. */
-export function parseArtifactInfo(text: string): string | undefined {
-  let name: string | undefined;
-  for (const raw of text.split("\n")) {
-    const line = raw.trim();
-    if (!line || line.startsWith("#")) continue;
-    const at = line.indexOf("=");
-    if (at < 0) continue;
-    if (line.slice(0, at).trim() === "artifact_name") name = line.slice(at + 1).trim();
-  }
-  return name;
 }
 
 /** Parses the device_type file: `device_type=<type>` on its first line. */

@@ -7,13 +7,10 @@ import { resolve } from "node:path";
 import type { Progress } from "../progress.ts";
 import { type Config, type Paths, resolvePaths, verifyKeyPaths } from "../device/config.ts";
 import type { DeviceIdentity } from "../device/provides.ts";
-import {
-  loadStore,
-  parseArtifactInfo,
-  parseDeviceType,
-  saveStore,
-  type StoreData,
-} from "../device/store.ts";
+import { readArtifactInfo } from "../device/artifact_info.ts";
+import { loadDeviceStore } from "../device/carry_over.ts";
+import { saveDeviceStore } from "../device/mender_mirror.ts";
+import { parseDeviceType, type StoreData } from "../device/store.ts";
 import { fail } from "../errors.ts";
 import { readTextIfExists } from "../files.ts";
 import type { HandlerContext, PayloadHandler } from "../handlers/handler.ts";
@@ -69,8 +66,7 @@ export async function deviceType(engine: Engine): Promise<string> {
 /** The installed artifact's name: the store, else /etc/mender/artifact_info, else "unknown". */
 export async function currentArtifactName(engine: Engine, store: StoreData): Promise<string> {
   if (store.artifactName) return store.artifactName;
-  const info = await readTextIfExists(engine.config.ArtifactInfoFile).catch(() => undefined);
-  return (info && parseArtifactInfo(info)) || "unknown";
+  return (await readArtifactInfo(engine.config.ArtifactInfoFile)).name ?? "unknown";
 }
 
 export async function deviceIdentity(engine: Engine, store: StoreData): Promise<DeviceIdentity> {
@@ -133,11 +129,16 @@ export async function sourceOptions(engine: Engine): Promise<SourceOptions> {
   };
 }
 
-/** Persists the store, counting state writes (a crash loop gives up instead of spinning). */
+/**
+ * Persists the store, counting state writes (a crash loop gives up instead of spinning), and
+ * brings Mender's store in line (src/device/mender_mirror.ts).
+ */
 export async function persist(engine: Engine, store: StoreData): Promise<void> {
   if (store.update) store.writes += 1;
   else store.writes = 0;
-  await saveStore(engine.paths.dataDir, store);
+  const problem = await saveDeviceStore(engine.paths.dataDir, store);
+  if (problem) engine.log.warning(problem);
 }
 
-export { loadStore };
+/** The device's store, with what Mender's store knows carried over (src/device/carry_over.ts). */
+export const loadStore = loadDeviceStore;

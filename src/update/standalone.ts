@@ -7,10 +7,17 @@ import { randomUUID } from "node:crypto";
 import { openArtifact } from "../artifact/reader.ts";
 import type { PayloadFile } from "../artifact/payload.ts";
 import { requireCompatible } from "../device/provides.ts";
-import { loadStore, pausedStates, type StoreData } from "../device/store.ts";
+import { pausedStates, type StoreData } from "../device/store.ts";
 import { ExitCode, fail, OtaError } from "../errors.ts";
 import { counting } from "../streams.ts";
-import { deviceIdentity, type Engine, persist, sourceOptions, verifyKeys } from "./engine.ts";
+import {
+  deviceIdentity,
+  type Engine,
+  loadStore,
+  persist,
+  sourceOptions,
+  verifyKeys,
+} from "./engine.ts";
 import {
   commitStep,
   downloadFailed,
