@@ -55,7 +55,10 @@ export function pageHeaderSize(wordSize: 4 | 8): number {
 }
 
 function corrupt(what: string, detail: string): never {
-  fail("LMDB_CORRUPT", `${what} is not a valid LMDB database: ${detail}`);
+  fail(
+    "LMDB_CORRUPT",
+    `${what} is not a valid LMDB database: ${detail}; if Mender no longer runs here, move it aside`,
+  );
 }
 
 class Reader {
