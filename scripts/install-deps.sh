@@ -9,6 +9,9 @@ PACKAGES=(
   mender-artifact mender-client
   # bootloader environments: fw_printenv/fw_setenv, mkenvimage, grub-editenv
   libubootenv-tool u-boot-tools grub-common
+  # liblmdb, the format of Mender's store: python3-lmdb and mdb_load/mdb_stat build and check
+  # the databases ota's own reader and writer are tested against
+  python3-lmdb lmdb-utils
   # filesystems, archives, keys
   e2fsprogs xz-utils zstd openssl dpkg
   # mender-artifact modify/cp on disk images asks parted for the partition table

@@ -64,6 +64,10 @@ export const ERROR_CODES = [
   "DEVICE_TYPE_INVALID", // the device_type file is malformed
   "ARTIFACT_INCOMPATIBLE", // the artifact's depends do not match the device
   "STORE_CORRUPT", // ota's own state store is damaged
+  "LMDB_CORRUPT", // an LMDB file (Mender's mender-store) is damaged or not LMDB
+  "LMDB_UNSUPPORTED", // an LMDB file in a form ota does not read (big-endian, sub-databases)
+  "MENDER_STORE_INVALID", // a key in Mender's store holds what Mender does not write
+  "ARTIFACT_INFO_INVALID", // /etc/mender/artifact_info is missing, empty or malformed
   // Update sources (files, HTTP)
   "SOURCE_NOT_FOUND", // no such file or URL
   "SOURCE_UNSUPPORTED", // a URL scheme ota does not fetch

@@ -6,7 +6,7 @@ import process from "node:process";
 import { Command } from "commander";
 import { loadConfig } from "../device/config.ts";
 import type { DeviceLocations } from "../device/defaults.ts";
-import { readInstalled } from "../device/identity.ts";
+import { showArtifactName, storedProvides } from "../device/identity.ts";
 import { createLogger, type Level, parseLevel } from "../log.ts";
 import { createEngine, type Engine } from "../update/context.ts";
 import { parseStopBefore, type StopPoint } from "../update/machine.ts";
@@ -154,11 +154,10 @@ Examples:
       "after",
       `
 Example:
-  ota show-artifact          # e.g. release-2 (or "unknown" on a device never updated)`,
+  ota show-artifact          # e.g. release-2 (before the first update: artifact_info's name)`,
     )
     .action(async (o: DeviceOptions) => {
-      const { paths } = await locate(o);
-      console.log((await readInstalled(paths)).artifactName);
+      console.log(await showArtifactName((await locate(o)).paths));
     });
 
   const showProvides = addDeviceOptions(new Command("show-provides"))
@@ -167,10 +166,11 @@ Example:
       "after",
       `
 Example:
-  ota show-provides          # artifact_name=release-2, rootfs-image.version=release-2, ...`,
+  ota show-provides          # artifact_name=release-2, rootfs-image.version=release-2, ...
+                             # (nothing on a device never updated, as Mender prints)`,
     )
     .action(async (o: DeviceOptions) => {
-      const { provides } = await readInstalled((await locate(o)).paths);
+      const provides = await storedProvides((await locate(o)).paths);
       for (const key of Object.keys(provides).sort()) console.log(`${key}=${provides[key]}`);
     });
 

@@ -10,7 +10,9 @@ import { fail } from "../errors.ts";
 import { readTextIfExists } from "../files.ts";
 import type { Paths } from "./config.ts";
 import { type DeviceIdentity, type Provides, providesAfterCommit } from "./provides.ts";
-import { loadStore, type StoreData } from "./store.ts";
+import { readArtifactInfo } from "./artifact_info.ts";
+import { loadDeviceStore } from "./carry_over.ts";
+import type { StoreData } from "./store.ts";
 
 /** The files the identity is read from (resolvePaths gives them from mender.conf and --data). */
 export type IdentityFiles = Pick<Paths, "dataDir" | "deviceTypeFile" | "artifactInfoFile">;
@@ -20,19 +22,6 @@ export interface Installed {
   artifactGroup?: string;
   /** Everything the device provides, `artifact_name` and `artifact_group` included. */
   provides: Provides;
-}
-
-/** Parses `/etc/mender/artifact_info` (`artifact_name=...`), Mender's pre-database fallback. */
-export function parseArtifactInfo(text: string): string | undefined {
-  let name: string | undefined;
-  for (const raw of text.split("\n")) {
-    const line = raw.trim();
-    if (!line || line.startsWith("#")) continue;
-    const at = line.indexOf("=");
-    if (at < 0) continue;
-    if (line.slice(0, at).trim() === "artifact_name") name = line.slice(at + 1).trim();
-  }
-  return name;
 }
 
 /** The device_type file as Mender reads it: `device_type=<type>` on one line, nothing else. */
@@ -48,13 +37,34 @@ export function parseDeviceType(text: string, path: string): string {
 
 /** The installed artifact. Every reader of name, group or provides goes through here. */
 export async function readInstalled(files: IdentityFiles): Promise<Installed> {
-  const store = await loadStore(files.dataDir);
-  const info = store.artifactName ? undefined : await readTextIfExists(files.artifactInfoFile)
+  const store = await loadDeviceStore(files.dataDir);
+  const info = store.artifactName ? undefined : await readArtifactInfo(files.artifactInfoFile)
     .catch(() => undefined);
-  const artifactName = store.artifactName || (info && parseArtifactInfo(info)) || "unknown";
+  const artifactName = store.artifactName || info?.name || "unknown";
   const provides: Provides = { ...store.provides, artifact_name: artifactName };
   if (store.artifactGroup) provides.artifact_group = store.artifactGroup;
   return { artifactName, artifactGroup: store.artifactGroup, provides };
+}
+
+/**
+ * `show-artifact` as Mender 3.4 answers it: the stored name, else artifact_info's, and 3.4's
+ * error when that file is missing or broken.
+ */
+export async function showArtifactName(files: IdentityFiles): Promise<string> {
+  const stored = (await loadDeviceStore(files.dataDir)).artifactName;
+  if (stored) return stored;
+  const info = await readArtifactInfo(files.artifactInfoFile);
+  if (!info.name) fail("ARTIFACT_INFO_INVALID", info.problem ?? "no artifact name");
+  return info.name;
+}
+
+/** `show-provides` as Mender 3.4 prints it: what the store holds, nothing before an update. */
+export async function storedProvides(files: IdentityFiles): Promise<Provides> {
+  const store = await loadDeviceStore(files.dataDir);
+  const provides: Provides = { ...store.provides };
+  if (store.artifactName) provides.artifact_name = store.artifactName;
+  if (store.artifactGroup) provides.artifact_group = store.artifactGroup;
+  return provides;
 }
 
 export async function readDeviceType(files: IdentityFiles): Promise<string> {

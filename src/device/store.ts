@@ -70,6 +70,11 @@ export const storeSchema = z.object({
   report: reportSchema.optional(),
   /** How many state records were written for the current update: a loop guard. */
   writes: z.number().int().default(0),
+  /**
+   * The transaction of Mender's store (mender-store) this state was carried over from or
+   * written to: a later one means Mender wrote since (src/device/carry_over.ts).
+   */
+  menderTxn: z.number().int().nonnegative().optional(),
 });
 export type StoreData = z.infer<typeof storeSchema>;
 

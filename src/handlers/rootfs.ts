@@ -44,6 +44,21 @@ function checkCanary(env: Record<string, string>): void {
   }
 }
 
+/**
+ * The slot an update started from when ota did not record it (Mender installed the update):
+ * while one is pending, the slot the bootloader is not set to try; else the one it boots.
+ */
+function slotBefore(
+  env: Record<string, string>,
+  active: number | undefined,
+  inactive: number | undefined,
+): number | undefined {
+  const next = env.mender_boot_part === undefined ? undefined : Number(env.mender_boot_part);
+  if (next === undefined || !Number.isInteger(next)) return active;
+  if (env.upgrade_available !== "1") return next;
+  return active !== undefined && active !== next ? active : inactive;
+}
+
 export function rootfsHandler(
   bootEnv: (ctx: HandlerContext) => BootEnv = (ctx) => bootEnvFor(ctx.config),
 ): PayloadHandler {
@@ -118,9 +133,12 @@ export function rootfsHandler(
       const { active } = await slots(ctx);
       const env = await bootEnv(ctx).read();
       if (env.upgrade_available !== "1") {
+        const orig = await readOrigPart(ctx);
+        // without ota's record of the old slot (an update Mender installed) this cannot be
+        // told from a bootloader rollback: refuse, as Mender does
         if (
-          Number(env.mender_boot_part) === active.number &&
-          (await readOrigPart(ctx)) !== active.number
+          orig !== undefined && Number(env.mender_boot_part) === active.number &&
+          orig !== active.number
         ) {
           return; // committed already (a commit interrupted after the bootloader write)
         }
@@ -144,7 +162,7 @@ export function rootfsHandler(
         active: undefined,
         inactive: undefined,
       }));
-      const orig = await readOrigPart(ctx) ?? active?.number;
+      const orig = await readOrigPart(ctx) ?? slotBefore(env, active?.number, inactive?.number);
       if (orig === undefined) {
         fail("ROLLBACK_FAILED", "cannot tell which partition to roll back to");
       }

@@ -9,7 +9,7 @@ import { randomUUID } from "node:crypto";
 import { openArtifact } from "../artifact/reader.ts";
 import { readIdentity, readInstalled } from "../device/identity.ts";
 import { requireCompatible } from "../device/provides.ts";
-import { loadStore, type UpdateRecord } from "../device/store.ts";
+import type { UpdateRecord } from "../device/store.ts";
 import { fail } from "../errors.ts";
 import { counting } from "../streams.ts";
 import type { Engine } from "./context.ts";
@@ -34,7 +34,7 @@ export async function beginUpdate(
   request: UpdateRequest,
   options: RunOptions = {},
 ): Promise<RunResult | "already-installed"> {
-  const store = await loadStore(engine.paths.dataDir);
+  const store = await engine.load();
   if (store.update) {
     fail(
       "UPDATE_IN_PROGRESS",

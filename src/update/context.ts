@@ -6,7 +6,9 @@
 import { resolve } from "node:path";
 import { type Config, type Paths, resolvePaths } from "../device/config.ts";
 import { readDeviceType, readInstalled } from "../device/identity.ts";
-import { saveStore, type StoreData, type UpdateRecord } from "../device/store.ts";
+import { loadDeviceStore } from "../device/carry_over.ts";
+import { saveDeviceStore } from "../device/mender_mirror.ts";
+import type { StoreData, UpdateRecord } from "../device/store.ts";
 import type { HandlerContext, PayloadHandler } from "../handlers/handler.ts";
 import { emptyHandler } from "../handlers/empty.ts";
 import { moduleHandler } from "../handlers/module.ts";
@@ -22,7 +24,12 @@ export interface Engine {
   progress: Progress;
   scripts: ScriptRunner;
   handlerFor(type: string | null): Promise<PayloadHandler>;
-  /** Replaces the device store atomically; every state record goes through here. */
+  /** The device store, with what Mender's store knows carried over (device/carry_over.ts). */
+  load(): Promise<StoreData>;
+  /**
+   * Replaces the device store atomically and brings Mender's store in line; every state record
+   * goes through here.
+   */
   save(store: StoreData): Promise<void>;
 }
 
@@ -46,7 +53,11 @@ export function createEngine(
       if (type === "rootfs-image") return rootfsHandler();
       return await moduleHandler(type, resolve(config.ModulesDir));
     },
-    save: (store) => saveStore(dataDir, store),
+    load: () => loadDeviceStore(dataDir),
+    async save(store) {
+      const problem = await saveDeviceStore(dataDir, store);
+      if (problem) log.warning(problem);
+    },
   };
 }
 

@@ -4,7 +4,7 @@
  * an installed update waits at BeforeArtifactCommit whenever there is something to decide
  * (a reboot, or a way back), and commits at once when there is not.
  */
-import { loadStore, type StoreData } from "../device/store.ts";
+import type { StoreData } from "../device/store.ts";
 import { fail, OtaError } from "../errors.ts";
 import { beginUpdate } from "./begin.ts";
 import type { Engine } from "./context.ts";
@@ -45,7 +45,7 @@ export async function install(
   uri: string,
   options: InstallOptions = {},
 ): Promise<Outcome> {
-  await finishInterrupted(engine, await loadStore(engine.paths.dataDir));
+  await finishInterrupted(engine, await engine.load());
   const result = await beginUpdate(engine, standaloneHost, {
     async open() {
       const opened = options.source ??
@@ -58,7 +58,7 @@ export async function install(
 }
 
 export async function commit(engine: Engine): Promise<Outcome> {
-  const store = await loadStore(engine.paths.dataDir);
+  const store = await engine.load();
   if (!store.update) return nothingInProgress();
   const state = store.update.state;
   const result = await deliver(engine, standaloneHost, store, "commit");
@@ -75,7 +75,7 @@ export async function commit(engine: Engine): Promise<Outcome> {
 }
 
 export async function rollback(engine: Engine): Promise<Outcome> {
-  const store = await loadStore(engine.paths.dataDir);
+  const store = await engine.load();
   if (!store.update) return nothingInProgress();
   const state = stateRecordedAs(store.update.state);
   const cause = new OtaError("ROLLED_BACK_BY_USER", "rolled back on request");
@@ -93,7 +93,7 @@ export async function rollback(engine: Engine): Promise<Outcome> {
 
 /** Continues an update stopped with --stop-before, or finishes one a power cut interrupted. */
 export async function resume(engine: Engine, options: InstallOptions = {}): Promise<Outcome> {
-  const store = await loadStore(engine.paths.dataDir);
+  const store = await engine.load();
   if (!store.update) return nothingInProgress();
   const runOptions = { stopBefore: options.stopBefore };
   const result = await deliver(engine, standaloneHost, store, "continue", runOptions);

@@ -204,13 +204,14 @@ export function menderCommand(
 /**
  * Runs the ota binary's device command `command` (install, commit, rollback, ...) on the
  * same device and configuration, with its own data directory (DIR/ota-data), so that
- * ota and the real client can be held against each other on one simulated board.
+ * ota and the real client can be held against each other on one simulated board;
+ * `dataDir` names another (Mender's own, for a device switched from one to the other).
  */
 export async function runOta(
   device: MenderDevice,
   command: string,
   args: string[] = [],
-  options: { env?: Record<string, string> } = {},
+  options: { env?: Record<string, string>; dataDir?: string } = {},
 ): Promise<RunResult> {
   if (device.rootfs) await ensureLoops(device);
   return await run([
@@ -221,7 +222,7 @@ export async function runOta(
     "--fallback-config",
     `${device.dir}/data/mender.conf`,
     "--data",
-    `${device.dir}/ota-data`,
+    options.dataDir ?? `${device.dir}/ota-data`,
     ...args,
   ], {
     env: {

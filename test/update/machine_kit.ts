@@ -150,6 +150,7 @@ export async function kit(config: Record<string, unknown> = {}): Promise<Kit> {
         progress: silentProgress,
         scripts: fakeScripts(log, options.failScripts ?? []),
         handlerFor: () => Promise.resolve(fakeHandler(options.spec ?? {}, log)),
+        load: () => loadStore(dir),
         async save(store) {
           await saveStore(dir, store);
           log.push(store.update ? `#${stateRecordedAs(store.update.state)}` : "#Done");
