@@ -52,6 +52,7 @@ pkg=$(apt-cache depends linux-image-amd64 |
 deb=$("$root/scripts/apt-fetch.sh" "$label" "$apt/downloads" "$pkg")
 
 tmp=$(mktemp -d "$kdir.tmp.XXXXXX")
+chmod 755 "$tmp"
 trap 'rm -rf "$tmp"' EXIT
 mkdir -p "$tmp/x" "$tmp/modules"
 dpkg-deb --fsys-tarfile "$deb" | tar -x -C "$tmp/x" --wildcards \
