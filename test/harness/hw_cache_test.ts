@@ -53,6 +53,21 @@ Deno.test("cacheEntry: a failed build leaves nothing, and the next caller builds
   await cacheEntry(entry, (tmp) => Deno.writeTextFile(`${tmp}/disk.img`, "ok"));
   assertEquals(await names(entry), [".done", "disk.img"]);
   assertEquals(await names(`${work.path}/images`), ["uboot-abc", "uboot-abc.lock"]);
+  // a builder that never saw the lock (its file removed meanwhile) finished first: its entry wins
+  const raced = `${work.path}/images/grub-abc`;
+  const got = await cacheEntry(raced, async (tmp) => {
+    await Deno.mkdir(raced);
+    await Deno.writeTextFile(`${raced}/.done`, "other\n");
+    await Deno.writeTextFile(`${tmp}/disk.img`, "mine");
+  });
+  assertEquals(got, raced);
+  assertEquals(await names(raced), [".done"]);
+  assertEquals(await names(`${work.path}/images`), [
+    "grub-abc",
+    "grub-abc.lock",
+    "uboot-abc",
+    "uboot-abc.lock",
+  ]);
 });
 
 /** Runs FN's source in a deno process with the harness's debs.ts imported as `debs`. */

@@ -78,6 +78,8 @@ async function buildEntry(entry: string, build: (tmp: string) => Promise<void>):
     await Deno.rename(tmp, entry);
   } catch (error) {
     await Deno.remove(tmp, { recursive: true }).catch(() => {});
+    // a builder that did not see this lock (its file removed meanwhile) may have won the race
+    if (await isBuilt(entry)) return entry;
     throw error;
   }
   return entry;
