@@ -5,9 +5,9 @@
  * whole gives one line and leaves nothing behind, only whole files that match the index reach
  * the cache, and concurrent cold callers share one download.
  */
-import { assertEquals, assertMatch } from "../helpers/assert.ts";
+import { assertEquals, assertMatch, at } from "../helpers/assert.ts";
 import { hasCommand, ROOT, run, sha256File, tempDir } from "../helpers/mod.ts";
-import { type Mirror, type MirrorPackage, startMirror } from "./apt_mirror.ts";
+import { lastLine, type Mirror, type MirrorPackage, startMirror } from "./apt_mirror.ts";
 
 const FETCH = `${ROOT}/scripts/apt-fetch.sh`;
 const ignore = !hasCommand("apt-get") || !hasCommand("dpkg-deb") || !hasCommand("flock");
@@ -61,10 +61,10 @@ Deno.test({
     const lines = out.stderr.trim().split("\n");
     assertEquals(lines.length, 2, out.stderr);
     assertMatch(
-      lines[0] ?? "",
+      at(lines, 0, "stderr lines"),
       /try 1 of 5.*File has unexpected size \(\d+ != \d+\)\. Mirror sync/,
     );
-    assertMatch(lines[1] ?? "", /try 2 of 5.*503 Service Unavailable/);
+    assertMatch(at(lines, 1, "stderr lines"), /try 2 of 5.*503 Service Unavailable/);
     assertEquals(await leftovers(`${work}/debs`), ["busybox-static_1%3a1.36.1-9_amd64.deb"]);
     // warm: no request at all
     const again = await fetch(env, `${work}/debs`, "busybox-static");
@@ -82,7 +82,7 @@ Deno.test({
     const out = await fetch({ ...env, OTA_APT_TRIES: "3" }, `${work}/debs`, "tools");
     assertEquals(out.code, 1);
     assertEquals(out.stdout, "");
-    const last = out.stderr.trim().split("\n").at(-1) ?? "";
+    const last = lastLine(out.stderr);
     assertMatch(
       last,
       /^hw cache: cannot download tools after 3 tries: Failed to fetch http:\/\/127\.0\.0\.1:\d+\/pool\/main\/tools_2\.0_amd64\.deb File has unexpected size \(\d+ != \d+\)\. Mirror sync in progress\? \[IP: [^\]]+\]$/,
@@ -108,7 +108,7 @@ Deno.test({ name: "apt-fetch: an error no retry can cure fails at once", ignore 
     assertEquals(missing.code, 1);
     // one refresh of the index may bring a package; a second try without it is pointless
     assertMatch(
-      missing.stderr.trim().split("\n").at(-1) ?? "",
+      lastLine(missing.stderr),
       /^hw cache: cannot download no-such-package, not even after refreshing the index: /,
     );
     assertEquals(await leftovers(`${work}/debs`), []);
@@ -120,7 +120,7 @@ Deno.test({
   ignore: ignore || !asRoot,
 }, async () => {
   await withMirror(async (mirror, work, env) => {
-    await mirror.publish([PACKAGES[0]!, { ...PACKAGES[1]!, version: "2.1" }]);
+    await mirror.publish([at(PACKAGES, 0), { ...at(PACKAGES, 1), version: "2.1" }]);
     const out = await fetch(env, `${work}/debs`, "tools");
     assertEquals(out.code, 0, out.stderr);
     assertMatch(out.stderr, /try 1 of 5.*tools_2\.0_amd64\.deb 404 Not Found/);
@@ -160,11 +160,11 @@ done
     assertEquals(out.code, 0, out.stderr);
     const lines = out.stderr.trim().split("\n");
     assertMatch(
-      lines[0] ?? "",
+      at(lines, 0, "stderr lines"),
       /try 1 of 5.*tools_2\.0_amd64\.deb is \d+ bytes, which differs from the index's \d+/,
     );
     assertMatch(
-      lines[1] ?? "",
+      at(lines, 1, "stderr lines"),
       /try 2 of 5.*has SHA256 [0-9a-f]{64}, which differs from the index's/,
     );
     await assertWhole(out.stdout.trim(), mirror, "tools");
@@ -177,7 +177,7 @@ done
     );
     assertEquals(bad.code, 1);
     assertMatch(
-      bad.stderr.trim().split("\n").at(-1) ?? "",
+      lastLine(bad.stderr),
       /^hw cache: cannot download busybox-static after 2 tries: \S+ is \d+ bytes, which differs/,
     );
     assertEquals(await leftovers(`${work}/debs`), ["tools_2.0_amd64.deb"]);
@@ -206,7 +206,7 @@ Deno.test({
   ignore,
 }, async () => {
   await withMirror(async (mirror, _work, env) => {
-    await mirror.publish([{ ...PACKAGES[1]!, version: "2.1" }]);
+    await mirror.publish([{ ...at(PACKAGES, 1), version: "2.1" }]);
     mirror.fault("Packages", "short", "503");
     const script = `. '${FETCH}'; OTA_APT_REFRESH=0 apt_retry ci "refresh the index" ` +
       "apt-get -q update --error-on=any";
@@ -216,11 +216,11 @@ Deno.test({
     const lines = out.stderr.trim().split("\n");
     assertEquals(lines.length, 2, out.stderr);
     assertMatch(
-      lines[0] ?? "",
+      at(lines, 0, "stderr lines"),
       /^ci: refresh the index failed \(try 1 of 5\), again in 0 s: Failed to fetch \S+\/Packages File has unexpected size/,
     );
     assertMatch(
-      lines[1] ?? "",
+      at(lines, 1, "stderr lines"),
       /^ci: refresh the index failed \(try 2 of 5\), again in 0 s: Failed to fetch \S+\/Packages 503 Service Unavailable/,
     );
     const show = await run(["apt-cache", "show", "tools"], { env });

@@ -5,6 +5,7 @@
  * (or per index file: "Release", "Packages"): a body cut in half (apt: "File has unexpected size ... Mirror sync in progress?"), a 503, a 404,
  * a 403. `aptConfig` is an APT_CONFIG file pointing apt at it, with private lists and cache.
  */
+import { at } from "../helpers/assert.ts";
 import { sh } from "../helpers/mod.ts";
 
 export interface MirrorPackage {
@@ -163,4 +164,10 @@ export async function startMirror(work: string, packages: MirrorPackage[]): Prom
       await server.shutdown();
     },
   };
+}
+
+/** The last line of a command's output: where the scripts put their one-line failure. */
+export function lastLine(text: string): string {
+  const lines = text.trim().split("\n");
+  return at(lines, lines.length - 1, "output lines");
 }

@@ -4,9 +4,9 @@
  * apt configuration. Concurrent cold builds wait for one and agree; a mirror's short body is
  * retried; a kernel that never comes whole fails in one line and leaves no entry behind.
  */
-import { assertEquals, assertMatch } from "../helpers/assert.ts";
+import { assertEquals, assertMatch, at } from "../helpers/assert.ts";
 import { hasCommand, ROOT, run, sh, tempDir } from "../helpers/mod.ts";
-import { type Mirror, startMirror } from "./apt_mirror.ts";
+import { lastLine, type Mirror, startMirror } from "./apt_mirror.ts";
 
 const ignore = !hasCommand("apt-get") || !hasCommand("dpkg-deb") || !hasCommand("flock") ||
   !hasCommand("xz");
@@ -81,7 +81,10 @@ Deno.test({
     const modules = [...Deno.readDirSync(`${kdir}/modules`)].map((e) => e.name).sort();
     const want = [...MODULES.map((m) => `${m.split("/").pop()}.ko`), "9p.ko"].sort();
     assertEquals(modules, want);
-    assertEquals(await Deno.readTextFile(`${kdir}/modules/usb_f_fs.ko`), "MODULE " + MODULES[5]);
+    assertEquals(
+      await Deno.readTextFile(`${kdir}/modules/usb_f_fs.ko`),
+      `MODULE ${at(MODULES, 5)}`,
+    );
     const entries = [...Deno.readDirSync(cache)].map((e) => e.name).sort();
     assertEquals(entries, [`apt-${mirror.suite}`, `kernel-${mirror.suite}`, `kernel-test.lock`]);
     // warm: no apt at all
@@ -103,7 +106,7 @@ Deno.test({
     assertEquals(out.code, 1);
     assertEquals(out.stdout, "");
     assertMatch(
-      out.stderr.trim().split("\n").at(-1) ?? "",
+      lastLine(out.stderr),
       /^dfu cache: cannot download linux-image-6\.12\.99\+bpo-amd64 after 3 tries: Failed to fetch \S+ File has unexpected size \(\d+ != \d+\)\. Mirror sync in progress\? \[IP: [^\]]+\]$/,
     );
     const entries = [...Deno.readDirSync(cache)].map((e) => e.name).sort();
