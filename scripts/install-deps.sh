@@ -25,7 +25,7 @@ PACKAGES=(
   nginx wrk
   # test/peers: dig asks an ota server's mDNS responder directly, as any DNS tool would
   bind9-dnsutils
-  # DFU tests: a QEMU guest (kernel fetched by test/dfu/build_guest.sh with apt-get download)
+  # DFU tests: a QEMU guest (kernel fetched by test/dfu/guest_kernel.sh with apt-get download)
   # with busybox, the real dfu-util, and the virtual board compiled statically
   qemu-system-x86 busybox-static cpio dfu-util gcc libc6-dev
   # the docker Update Module under test: podman (with runc) and images made of busybox-static
