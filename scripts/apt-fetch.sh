@@ -22,7 +22,7 @@
 APT_TRANSIENT='unexpected size|Hash Sum mismatch|Mirror sync|differs from the index'
 APT_TRANSIENT+='|Temporary failure|Could not resolve|Could not connect|Unable to connect'
 APT_TRANSIENT+='|Connection (refused|reset|timed out|failed|closed)|timed out|No route to host'
-APT_TRANSIENT+='|Network is unreachable|Undetermined Error|Connection reset by peer'
+APT_TRANSIENT+='|Network is unreachable|Undetermined Error'
 APT_TRANSIENT+='|[^0-9](5[0-9][0-9]|404|408|429) +[A-Z]|Could not get lock|Unable to acquire'
 # A package the index lacks: one refresh may bring it, more will not.
 APT_MISSING='Unable to locate package|No packages found|has no installation candidate'
