@@ -6,6 +6,7 @@
 import { readFile } from "node:fs/promises";
 import { z } from "zod";
 import { fail } from "../errors.ts";
+import { DEFAULT_LIMITS, type TransferLimits } from "../http/limits.ts";
 
 const seconds = z.number().int().positive();
 
@@ -26,7 +27,14 @@ export const configSchema = z.object({
   /** ota: longest pause between download retries (Mender caps its backoff likewise). */
   RetryDownloadMaxIntervalSeconds: seconds.default(60),
   /** ota: a download that delivers nothing for this long is retried. */
-  DownloadIdleTimeoutSeconds: seconds.default(60),
+  DownloadIdleTimeoutSeconds: seconds.default(DEFAULT_LIMITS.idleTimeoutMs / 1000),
+  /**
+   * ota: a download slower than this on average over DownloadMinRateWindowSeconds is
+   * abandoned and resumed, so a server that trickles a byte a second ends in an error
+   * (curl's --speed-limit with --speed-time). 0 turns the rule off. Default 1024, over 60 s.
+   */
+  DownloadMinRateBytesPerSecond: z.number().int().min(0).default(DEFAULT_LIMITS.minBytesPerSecond),
+  DownloadMinRateWindowSeconds: seconds.default(DEFAULT_LIMITS.rateWindowMs / 1000),
   /** ota: which bootloader environment to drive; "auto" tries U-Boot's tools, then GRUB. */
   Bootloader: z.enum(["auto", "uboot", "grub"]).default("auto"),
   /** ota: U-Boot tools and their config (`-c`), default from PATH and /etc/fw_env.config. */
@@ -66,6 +74,15 @@ export function resolvePaths(config: Config, dataDir: string): Paths {
     deviceTypeFile: config.DeviceTypeFile ?? `${dataDir}/device_type`,
     artifactInfoFile: config.ArtifactInfoFile,
     updateLogDir: config.UpdateLogPath ?? dataDir,
+  };
+}
+
+/** What each HTTP response of a download must keep up (src/http/limits.ts). */
+export function transferLimits(config: Config): TransferLimits {
+  return {
+    idleTimeoutMs: config.DownloadIdleTimeoutSeconds * 1000,
+    minBytesPerSecond: config.DownloadMinRateBytesPerSecond,
+    rateWindowMs: config.DownloadMinRateWindowSeconds * 1000,
   };
 }
 
