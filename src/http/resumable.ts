@@ -1,36 +1,20 @@
 /**
  * One resumable HTTP body: the bytes `[start, end)` of a file (the whole file by default)
  * from one or more origins. Every request asks for `Accept-Encoding: identity`; every
- * response is held to the transfer limits (limits.ts). A broken response is resumed with
- * `Range: bytes=<offset>-<end-1>` and `If-Range` (the strong ETag, else Last-Modified) after
- * a backoff, and each answer is checked before a byte of it is used:
- *
- *   503/429          busy: the origin decides (peers: try the next), else a failure
- *   other 5xx        a failure: retried
- *   Content-Encoding refused (SOURCE_ENCODING): its offsets are not the file's
- *   another ETag     refused (SOURCE_CHANGED): another file, never spliced on
- *   206              its Content-Range must be exactly the bytes asked (SOURCE_RANGE)
- *   200 to a Range   the same file read from the start (its length and dates must match),
- *                    the bytes already delivered skipped
- *   416 at the end   the file is complete
- *   anything else    refused (SOURCE_HTTP)
- *
- * What "refused" and "a failure" cost is the origins' choice (origins.ts).
+ * response is held to the transfer limits (limits.ts) and judged before a byte of it is
+ * used (answer.ts). A broken response is resumed after a backoff with
+ * `Range: bytes=<offset>-` (`<offset>-<end-1>` for a range) and `If-Range` (the strong
+ * ETag, else Last-Modified). What a refused answer or a failure costs is the origins'
+ * choice (origins.ts): one URL with a retry budget, or the next peer.
  */
 import { OtaError } from "../errors.ts";
 import type { ByteStream } from "../streams.ts";
-import { type Backoff, backoffDelay, retryAfterSeconds, sleep } from "./backoff.ts";
+import { judgeAnswer, learnValidators, type Validators } from "./answer.ts";
+import { type Backoff, backoffDelay, sleep } from "./backoff.ts";
 import { type TransferLimits, TransferWatch } from "./limits.ts";
 import type { Origins } from "./origins.ts";
 
-export interface Validators {
-  /** A strong ETag: sent in If-Range; an answer with another ETag is another file. */
-  etag?: string;
-  /** Sent in If-Range when there is no strong ETag. */
-  lastModified?: string;
-  /** The whole file's size. */
-  size?: number;
-}
+export type { Validators };
 
 export interface BodyOptions {
   /** The runtime's fetch with its TLS and proxy settings (platform.ts httpFetch). */
@@ -63,12 +47,6 @@ interface Current {
   /** A 200: the whole file, of which only `[offset, end)` is wanted. */
   whole: boolean;
 }
-
-function describeStatus(response: Response): string {
-  return `${response.status}${response.statusText ? ` ${response.statusText}` : ""}`;
-}
-
-const contentRange = /^bytes (\d+)-(\d+)\/(\d+|\*)$/;
 
 /**
  * Opens the bytes `[start, end)` of the file (`end` left out: to the end of the file) and
@@ -185,7 +163,7 @@ class Transfer {
     }
   }
 
-  /** Checks an answer (see the top of the file); true when its body is now `#current`. */
+  /** Acts on an answer (answer.ts); true when its body is now `#current`. */
   async #judge(
     url: string,
     response: Response,
@@ -193,112 +171,41 @@ class Transfer {
     ranged: boolean,
   ): Promise<boolean> {
     const { origins } = this.options;
-    const status = response.status;
-    const headers = response.headers;
-    const refuse = (code: string, message: string) => {
-      origins.refused(url, new OtaError(code, message));
-      return false;
-    };
-    if (status === 503 || status === 429) {
-      const after = retryAfterSeconds(headers.get("retry-after"));
-      if (origins.busy) {
-        await origins.busy(url, after);
+    const verdict = judgeAnswer(response, {
+      offset: this.#offset,
+      stop: this.#stop,
+      ranged,
+      validators: this.validators,
+    });
+    switch (verdict.kind) {
+      case "busy":
+        if (origins.busy) await origins.busy(url, verdict.retryAfterSeconds);
+        else {
+          const wait = Math.min(
+            this.options.backoff.maxMs,
+            (verdict.retryAfterSeconds ?? 0) * 1000,
+          );
+          this.#failed(url, verdict.cause, wait);
+        }
         return false;
-      }
-      const cause = new OtaError(
-        "SOURCE_DOWNLOAD",
-        `the server answered ${describeStatus(response)}`,
-      );
-      this.#failed(url, cause, Math.min(this.options.backoff.maxMs, (after ?? 0) * 1000));
-      return false;
+      case "failed":
+        this.#failed(url, verdict.cause);
+        return false;
+      case "refused":
+        origins.refused(url, verdict.cause);
+        return false;
+      case "complete":
+        this.#complete = true;
+        return false;
+      case "body":
+        if (verdict.skip > 0) {
+          this.options.onEvent?.(
+            `${url}: the server does not resume downloads; reading again from the start`,
+          );
+        }
+        learnValidators(this.validators, response.headers, verdict.size);
+        return this.#open(url, response.body, watch, verdict.skip, verdict.whole);
     }
-    if (status >= 500) {
-      this.#failed(
-        url,
-        new OtaError("SOURCE_DOWNLOAD", `the server answered ${describeStatus(response)}`),
-      );
-      return false;
-    }
-    const encoding = headers.get("content-encoding");
-    if (encoding !== null && !/^\s*identity\s*$/i.test(encoding)) {
-      return refuse(
-        "SOURCE_ENCODING",
-        `the server sent the file with Content-Encoding ${encoding}, though identity was asked for; its byte offsets are not the file's, so it cannot be resumed or checked: serve .mender files as they are (for nginx: no gzip for them)`,
-      );
-    }
-    const etag = headers.get("etag");
-    const known = this.validators;
-    if (known.etag && etag && etag !== known.etag) {
-      return refuse(
-        "SOURCE_CHANGED",
-        `the file changed on the server (ETag ${known.etag} became ${etag}); start again`,
-      );
-    }
-    const body = response.body;
-    if (ranged && status === 206) {
-      const match = contentRange.exec(headers.get("content-range") ?? "");
-      const first = Number(match?.[1]);
-      const last = Number(match?.[2]);
-      const total = match?.[3] === "*" ? undefined : Number(match?.[3]);
-      const stop = this.#stop;
-      if (
-        !match || first !== this.#offset || last < first ||
-        (stop !== undefined && last !== stop - 1) ||
-        (known.size !== undefined && total !== undefined && total !== known.size)
-      ) {
-        return refuse(
-          "SOURCE_RANGE",
-          `asked for bytes ${this.#offset}-${
-            stop !== undefined ? stop - 1 : ""
-          }, it answered with Content-Range ${headers.get("content-range")}`,
-        );
-      }
-      this.#learn(headers, total);
-      return this.#open(url, body, watch, 0, false);
-    }
-    const unsatisfied = /^bytes \*\/(\d+)$/.exec(headers.get("content-range") ?? "");
-    if (ranged && status === 416 && unsatisfied && Number(unsatisfied[1]) === this.#offset) {
-      this.#complete = true; // the file ends exactly where the bytes delivered end
-      return false;
-    }
-    if (status === 200) {
-      const header = headers.get("content-length");
-      const length = header !== null && /^\d+$/.test(header) ? Number(header) : undefined;
-      if (known.size !== undefined && length !== undefined && length !== known.size) {
-        return refuse(
-          "SOURCE_CHANGED",
-          `it sends ${length} bytes, not the ${known.size} of the file; start again`,
-        );
-      }
-      const modified = headers.get("last-modified");
-      if (!known.etag && known.lastModified && modified && modified !== known.lastModified) {
-        return refuse(
-          "SOURCE_CHANGED",
-          `the file changed on the server (Last-Modified ${known.lastModified} became ${modified}); start again`,
-        );
-      }
-      if (this.#offset > 0) {
-        this.options.onEvent?.(
-          `${url}: the server does not resume downloads; reading again from the start`,
-        );
-      }
-      this.#learn(headers, length);
-      return this.#open(url, body, watch, this.#offset, true);
-    }
-    return refuse(
-      "SOURCE_HTTP",
-      `the server answered ${describeStatus(response)}${ranged ? " to a range request" : ""}`,
-    );
-  }
-
-  /** Completes the validators from the first answer that is used. */
-  #learn(headers: Headers, size: number | undefined): void {
-    const known = this.validators;
-    const etag = headers.get("etag");
-    const modified = headers.get("last-modified");
-    if (etag && !etag.startsWith("W/")) known.etag ??= etag;
-    if (modified) known.lastModified ??= modified;
-    known.size ??= size;
   }
 
   #open(
