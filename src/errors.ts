@@ -75,6 +75,8 @@ export const ERROR_CODES = [
   "SOURCE_NETWORK", // the connection failed
   "SOURCE_TLS", // the TLS handshake or certificate failed
   "SOURCE_STALLED", // no data for too long
+  "SOURCE_TOO_SLOW", // slower than the minimum rate over its window
+  "SOURCE_ENCODING", // the server sent a Content-Encoding (gzip) though identity was asked for
   "SOURCE_RANGE", // a resumed download got other bytes than asked for
   "SOURCE_CHANGED", // the artifact changed on the server while it was downloaded
   "SOURCE_DOWNLOAD", // a download failed after all retries

@@ -12,7 +12,7 @@
  *   416 at the end   the file is complete
  *   anything else    refused (SOURCE_HTTP)
  */
-import { OtaError } from "../errors.ts";
+import { type ErrorCode, OtaError } from "../errors.ts";
 import { retryAfterSeconds } from "./backoff.ts";
 
 export interface Validators {
@@ -52,7 +52,7 @@ const contentRange = /^bytes (\d+)-(\d+)\/(\d+|\*)$/;
 export function judgeAnswer(response: Response, asked: Asked): Verdict {
   const { status, headers } = response;
   const known = asked.validators;
-  const refused = (code: string, message: string): Verdict => ({
+  const refused = (code: ErrorCode, message: string): Verdict => ({
     kind: "refused",
     cause: new OtaError(code, message),
   });

@@ -163,7 +163,7 @@ Deno.test("http: a gzip Content-Encoding is refused with SOURCE_ENCODING at the 
   assertStringIncludes(result.stderr, "[SOURCE_ENCODING]");
   assertStringIncludes(result.stderr, "Content-Encoding gzip");
   assertEquals(server.requests.length, 1);
-  assertEquals(server.requests[0]!.headers["accept-encoding"], "identity");
+  assertEquals(at(server.requests, 0).headers["accept-encoding"], "identity");
   assertEquals((await f.env()).upgrade_available, "0");
 });
 

@@ -4,7 +4,7 @@
  * broke, coalesced ranges held to one ETag, the minimum rate against a one-byte-a-second
  * trickle, a slow reader that is not blamed, and Content-Encoding refused.
  */
-import { assert, assertEquals, assertMatch, assertRejects } from "../helpers/assert.ts";
+import { assert, assertEquals, assertMatch, assertRejects, at } from "../helpers/assert.ts";
 import { faultServer } from "../helpers/http_faults.ts";
 import { startNginx } from "../helpers/nginx.ts";
 import { pseudoRandomBytes } from "../helpers/mod.ts";
@@ -67,7 +67,7 @@ Deno.test("a range [start, end) is exactly those bytes, resumed with bytes=offse
   const body = await openBody(options(server.url()), { start: 1000, end: 60_000 });
   assertEquals(await bytesOf(body.stream), file.slice(1000, 60_000));
   assertEquals(ranges(server), ["bytes=1000-59999", "bytes=6000-59999"]);
-  assertEquals(server.requests[1]!.headers["if-range"], '"v1"');
+  assertEquals(at(server.requests, 1).headers["if-range"], '"v1"');
   // A range that starts at 0 and one that ends at the file's end.
   await using again = await faultServer(file);
   const head = await openBody(options(again.url()), { start: 0, end: 10 });
@@ -124,7 +124,7 @@ Deno.test("readRanges: one request per coalesced span, the pieces are the bytes 
     for (let i = 0; i < piece.bytes.length; i++) got.set(piece.offset + i, 1);
   }
   assertEquals(ranges(server), ["bytes=100-10009", "bytes=700000-799999"]);
-  assertEquals(server.requests[1]!.headers["if-range"], '"v1"');
+  assertEquals(at(server.requests, 1).headers["if-range"], '"v1"');
   for (const { start, end } of coalesceRanges(wanted)) {
     assertEquals(out.slice(start, end), file.slice(start, end));
   }
@@ -183,7 +183,7 @@ Deno.test("Content-Encoding gzip is refused at once with SOURCE_ENCODING, even t
   assertEquals(error.code, "SOURCE_ENCODING");
   assertMatch(error.message, /Content-Encoding gzip/);
   assertEquals(server.requests.length, 1);
-  assertEquals(server.requests[0]!.headers["accept-encoding"], "identity");
+  assertEquals(at(server.requests, 0).headers["accept-encoding"], "identity");
 });
 
 Deno.test("nginx: ranges with its ETag in If-Range; gzip only when forced, then refused", async () => {
@@ -205,11 +205,11 @@ Deno.test("nginx: ranges with its ETag in If-Range; gzip only when forced, then 
     }
     const log = (await nginx.log()).trim().split("\n").filter((l) => l.startsWith("GET"));
     assertEquals(log.length, 3);
-    assertMatch(log[0]!, /"-" "-" "identity" 200 1000000$/);
-    assertMatch(log[1]!, /"bytes=10-19" "-" "identity" 206 10$/);
+    assertMatch(at(log, 0), /"-" "-" "identity" 200 1000000$/);
+    assertMatch(at(log, 1), /"bytes=10-19" "-" "identity" 206 10$/);
     // nginx escapes the quotes of the If-Range it logs: the ETag of the first answer.
     const etag = whole.validators.etag!.replaceAll('"', "\\\\x22");
-    assertMatch(log[2]!, new RegExp(`"bytes=900000-900099" "${etag}" "identity" 206 100$`));
+    assertMatch(at(log, 2), new RegExp(`"bytes=900000-900099" "${etag}" "identity" 206 100$`));
 
     // gzip_static always: the .gz file whatever the request says.
     const { gzipSync } = await import("node:zlib");

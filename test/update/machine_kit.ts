@@ -234,7 +234,12 @@ export async function daemonStep(k: Kit, engine: Engine, step: string, abortAt?:
 }
 
 function sourceOptions(engine: Engine) {
-  return { log: engine.log, retries: 0, maxIntervalMs: 1, idleTimeoutMs: 1000 };
+  return {
+    log: engine.log,
+    retries: 0,
+    maxIntervalMs: 1,
+    limits: { idleTimeoutMs: 1000, minBytesPerSecond: 0, rateWindowMs: 1000 },
+  };
 }
 
 /** The log as one line, for readable comparisons. */
