@@ -3,8 +3,8 @@
  * payload with `type-info` and an optional `meta-data`. Parsed only from bytes whose
  * checksum already matched the manifest.
  */
-import { unpackTar } from "modern-tar";
 import { asOtaError, fail } from "../errors.ts";
+import { readAll } from "../streams.ts";
 import { parseJson } from "./json.ts";
 import type { ReadLimits } from "./limits.ts";
 import { artifactScriptStates, parseScriptName } from "./names.ts";
@@ -17,6 +17,7 @@ import {
   type TypeInfo,
   typeInfoSchema,
 } from "./schema.ts";
+import { readTar, requirePlainFile, type TarEntry } from "./tar_read.ts";
 
 export interface PayloadHeader {
   index: number;
@@ -48,28 +49,47 @@ interface Bucket {
 
 const bucketMember = /^headers\/([0-9]{4})\/(type-info|meta-data)$/;
 
+/** The entries of a header tar with their bytes, one at a time; every failure is coded. */
+async function* headerEntries(tar: Uint8Array, limits: ReadLimits, what: string) {
+  const reader = readTar(new Blob([tar as BlobPart]).stream());
+  const coded = (error: unknown) =>
+    asOtaError(error, "HEADER_INVALID", `the ${what} tar is corrupt`);
+  try {
+    for (let count = 1;; count++) {
+      const entry: TarEntry | undefined = await reader.next().catch((error) => {
+        throw coded(error);
+      });
+      if (!entry) return;
+      if (count > limits.entries) {
+        fail("LIMIT_EXCEEDED", `the ${what} has more than ${limits.entries} entries`);
+      }
+      if (entry.header.type !== "file") {
+        // Whatever it is, it is refused or skipped, never read.
+        await entry.body.cancel();
+        yield { header: entry.header, data: new Uint8Array() };
+        continue;
+      }
+      const data = await readAll(entry.body, limits.headerBytes, `the ${what}`).catch((error) => {
+        throw coded(error);
+      });
+      yield { header: entry.header, data };
+    }
+  } finally {
+    await reader.cancel();
+  }
+}
+
 /** Reads the members of a header (or header-augment) tar, enforcing Mender's order. */
 async function readHeaderTar(tar: Uint8Array, limits: ReadLimits, what: string) {
-  const entries = await unpackTar(tar, { strict: true }).catch((error) => {
-    throw asOtaError(error, "HEADER_INVALID", `the ${what} tar is corrupt`);
-  });
-  if (entries.length > limits.entries) {
-    fail("LIMIT_EXCEEDED", `the ${what} has more than ${limits.entries} entries`);
-  }
   let infoBytes: Uint8Array | undefined;
   const scripts: ArtifactScript[] = [];
   const buckets: Bucket[] = [];
-  for (const { header, data } of entries) {
+  for await (const { header, data } of headerEntries(tar, limits, what)) {
     const name = header.name.replace(/^\.\//, "");
     if (header.type === "directory" && ["scripts/", "headers/"].some((d) => name.startsWith(d))) {
       continue;
     }
-    if (header.type !== "file" || data === undefined) {
-      fail(
-        "UNSAFE_NAME",
-        `the ${what} holds ${name}, a ${header.type}; only plain files are allowed`,
-      );
-    }
+    requirePlainFile(header, `the ${what}`);
     if (name === "header-info") {
       if (infoBytes || scripts.length || buckets.length) {
         fail("HEADER_INVALID", `header-info must come first in the ${what}, and once`);
