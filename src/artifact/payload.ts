@@ -36,6 +36,8 @@ export interface PayloadFile {
 
 export interface PayloadContext {
   index: number;
+  /** The payload's type from the header; null for an empty payload, which carries no files. */
+  type: string | null;
   compression: Compression;
   manifest: Manifest;
   limits: ReadLimits;
@@ -156,6 +158,12 @@ function checkEntry(
 ): Omit<PayloadFile, "stream"> {
   const name = header.name;
   requirePlainFile(header, `payload ${ctx.index}`);
+  if (ctx.type === null) {
+    fail(
+      "ARTIFACT_STRUCTURE",
+      `payload ${ctx.index} is empty, yet its data holds ${JSON.stringify(name.slice(0, 200))}`,
+    );
+  }
   requireSafeBaseName(name, `payload file`, ctx.limits.nameLength);
   const key = payloadFileKey(ctx.index, name);
   const sha256 = ctx.manifest.get(key);

@@ -12,7 +12,7 @@ import { type Compression, decompress, splitCompressedName } from "./compression
 import { applyAugment, type ArtifactHeader, parseHeader, type PayloadHeader } from "./header.ts";
 import { parseJson } from "./json.ts";
 import { type ReadLimits, withLimits } from "./limits.ts";
-import { type Manifest, parseManifest } from "./manifest.ts";
+import { checkManifestNames, type Manifest, mergeManifests, parseManifest } from "./manifest.ts";
 import { type PayloadFile, payloadFiles } from "./payload.ts";
 import { versionSchema } from "./schema.ts";
 import { type VerifyKey, verifyManifest } from "./signature.ts";
@@ -225,6 +225,7 @@ async function openVerified(
     limits,
   );
 
+  const members = new Set(["version", next.header.name]);
   let rest = await entries.next();
   if (augmentManifest) {
     const augmentName = `header-augment${next.header.name.slice("header".length)}`;
@@ -236,6 +237,7 @@ async function openVerified(
     }
     const raw = await readMember(rest, limits.headerBytes, augmentName);
     checkDigest(augmentManifest, augmentName, raw, "manifest-augment");
+    members.add(augmentName);
     header = await applyAugment(
       header,
       await inflateHeader(raw, compression, limits, "header-augment"),
@@ -243,7 +245,8 @@ async function openVerified(
     );
     rest = await entries.next();
   }
-  const fullManifest = augmentManifest ? new Map([...manifest, ...augmentManifest]) : manifest;
+  const fullManifest = augmentManifest ? mergeManifests(manifest, augmentManifest) : manifest;
+  checkManifestNames(fullManifest, members, header.payloads.map((p) => p.type));
   return artifactOver(entries, rest, {
     version: version.version,
     manifest: fullManifest,
@@ -282,6 +285,7 @@ function artifactOver(
       }
       const files = payloadFiles(entry.body, {
         index,
+        type: info.header.payloads[index]!.type,
         compression: split.compression,
         manifest: info.manifest,
         limits,
