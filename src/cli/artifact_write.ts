@@ -4,6 +4,7 @@ import { Command, Option } from "commander";
 import { compressions, parseCompressionName } from "../artifact/compression.ts";
 import { type ArtifactSpec, type PayloadSpec, writeArtifact } from "../artifact/writer.ts";
 import { fail } from "../errors.ts";
+import { mergeRecords } from "../records.ts";
 import { collect, keyValues, loadSigningKey, parseJsonObject, readFileOrFail } from "./options.ts";
 import { createProgress, type ProgressMode } from "./progress.ts";
 import { isMenderArtifact } from "./dialect.ts";
@@ -82,13 +83,39 @@ function scripts(paths: string[] = []) {
   }));
 }
 
-function versionProvides(o: CommonOptions, payloadType: string): Record<string, string> {
-  if (o.defaultSoftwareVersion === false) return {};
-  const prefix = o.softwareFilesystem ?? "rootfs-image";
-  const name = o.softwareName ?? (payloadType === "rootfs-image" ? undefined : payloadType);
-  return {
-    [name ? `${prefix}.${name}.version` : `${prefix}.version`]: o.softwareVersion ?? o.artifactName,
-  };
+/**
+ * The software version provide, as mender-artifact 3.9 makes it: `<fs>.<name>.version`, the
+ * filesystem `rootfs-image` unless one is given, the name the module type (or none for
+ * rootfs-image), the value the artifact name. --no-default-software-version drops these
+ * defaults, but a name and version given explicitly still make the provide.
+ */
+function versionProvides(o: CommonOptions, moduleType?: string): Record<string, string> {
+  const useDefaults = o.defaultSoftwareVersion !== false;
+  const name = o.softwareName || (useDefaults ? moduleType : undefined);
+  const version = o.softwareVersion || (useDefaults ? o.artifactName : undefined);
+  if (!version) return {};
+  const key = `${o.softwareFilesystem || "rootfs-image"}${name ? `.${name}` : ""}.version`;
+  return { [key]: version };
+}
+
+/**
+ * clears_artifact_provides, as mender-artifact 3.9 makes it: the --clears-provides patterns
+ * in order, then (unless --no-default-clears-provides or --no-default-software-version)
+ * the pattern of the software version provide, `<fs>.<name>.*`, once; a plain rootfs-image
+ * also clears `artifact_group` and the legacy `rootfs_image_checksum`, before it.
+ */
+function clearsProvides(o: CommonOptions, moduleType?: string): string[] {
+  const list = [...(o.clearsProvides ?? [])];
+  if (o.defaultClearsProvides === false || o.defaultSoftwareVersion === false) return list;
+  const filesystem = o.softwareFilesystem ?? "rootfs-image";
+  let name = o.softwareName ? `${o.softwareName}.` : "";
+  if (!o.softwareName && moduleType !== undefined) name = `${moduleType}.`;
+  if (!o.softwareName && moduleType === undefined && filesystem === "rootfs-image") {
+    list.push("artifact_group", "rootfs_image_checksum");
+  }
+  const own = `${filesystem}.${name}*`;
+  if (!list.includes(own)) list.push(own);
+  return list;
 }
 
 function baseSpec(o: CommonOptions, payload: PayloadSpec): ArtifactSpec {
@@ -166,20 +193,14 @@ Examples:
         if (file === undefined || extra.length > 0) {
           fail("BAD_ARGUMENTS", "rootfs-image takes exactly one file (-f rootfs.ext4)");
         }
-        const clears = o.defaultClearsProvides === false
-          ? []
-          : ["artifact_group", "rootfs_image_checksum", "rootfs-image.*"];
         const payload: PayloadSpec = {
           type: "rootfs-image",
           typeInfoType: "",
           files: [{ name: basename(file), path: file }],
           typeInfo: {
-            artifact_provides: {
-              ...versionProvides(o, "rootfs-image"),
-              ...keyValues(o.provides, "-p"),
-            },
+            artifact_provides: mergeRecords(versionProvides(o), keyValues(o.provides, "-p")),
             artifact_depends: keyValues(o.depends, "-d"),
-            clears_artifact_provides: [...clears, ...(o.clearsProvides ?? [])],
+            clears_artifact_provides: clearsProvides(o),
           },
           metaData: {},
           checksumProvide: o.checksumProvide === false
@@ -213,14 +234,13 @@ Examples:
       if (o.type === "rootfs-image") {
         fail("BAD_ARGUMENTS", "use 'write rootfs-image' for root filesystem images");
       }
-      const clears = o.defaultClearsProvides === false ? [] : [`rootfs-image.${o.type}.*`];
       const payload: PayloadSpec = {
         type: o.type,
         files: (o.file ?? []).map((path) => ({ name: basename(path), path })),
         typeInfo: {
-          artifact_provides: { ...versionProvides(o, o.type), ...keyValues(o.provides, "-p") },
+          artifact_provides: mergeRecords(versionProvides(o, o.type), keyValues(o.provides, "-p")),
           artifact_depends: keyValues(o.depends, "-d"),
-          clears_artifact_provides: [...(o.clearsProvides ?? []), ...clears],
+          clears_artifact_provides: clearsProvides(o, o.type),
         },
         metaData: o.metaData
           ? parseJsonObject(
