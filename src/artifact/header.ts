@@ -4,7 +4,9 @@
  * checksum already matched the manifest.
  */
 import { asOtaError, fail } from "../errors.ts";
+import { mergeRecords } from "../records.ts";
 import { readAll } from "../streams.ts";
+import { requireParseableHeaderInfo, requireParseableTypeInfo } from "./fields.ts";
 import { parseJson } from "./json.ts";
 import type { ReadLimits } from "./limits.ts";
 import { artifactScriptStates, parseScriptName } from "./names.ts";
@@ -186,6 +188,7 @@ export async function parseHeader(tar: Uint8Array, limits: ReadLimits): Promise<
     limits.jsonBytes,
     limits.jsonDepth,
   );
+  requireParseableHeaderInfo(info, "header-info");
   if (buckets.length !== info.payloads.length) {
     fail(
       "HEADER_INVALID",
@@ -207,6 +210,7 @@ export async function parseHeader(tar: Uint8Array, limits: ReadLimits): Promise<
       limits.jsonBytes,
       limits.jsonDepth,
     );
+    requireParseableTypeInfo(typeInfo, `type-info of payload ${index}`);
     const type = info.payloads[index]!.type; // as many payloads as buckets, checked above
     if (type === null && bucket.metaDataBytes !== undefined) {
       fail("HEADER_INVALID", "an empty payload must not carry meta-data");
@@ -244,6 +248,7 @@ export async function applyAugment(
     limits.jsonBytes,
     limits.jsonDepth,
   );
+  requireParseableHeaderInfo(info, "augmented header-info");
   if (
     info.payloads.length !== header.payloads.length ||
     augment.buckets.length > header.payloads.length
@@ -261,6 +266,7 @@ export async function applyAugment(
         limits.jsonDepth,
       )
       : {};
+    requireParseableTypeInfo(extra, `augmented type-info of payload ${index}`);
     const extraMeta = parseMetaData(bucket?.metaDataBytes, index, limits);
     return {
       ...payload,
@@ -268,10 +274,13 @@ export async function applyAugment(
       typeInfo: {
         ...payload.typeInfo,
         ...extra,
-        artifact_provides: { ...payload.typeInfo.artifact_provides, ...extra.artifact_provides },
-        artifact_depends: { ...payload.typeInfo.artifact_depends, ...extra.artifact_depends },
+        artifact_provides: mergeRecords(
+          payload.typeInfo.artifact_provides,
+          extra.artifact_provides,
+        ),
+        artifact_depends: mergeRecords(payload.typeInfo.artifact_depends, extra.artifact_depends),
       },
-      metaData: extraMeta ? { ...payload.metaData, ...extraMeta } : payload.metaData,
+      metaData: extraMeta ? mergeRecords(payload.metaData, extraMeta) : payload.metaData,
     };
   });
   return { ...header, info: { ...header.info, payloads: info.payloads }, payloads };

@@ -6,8 +6,10 @@ import process from "node:process";
 import { Command } from "commander";
 import { loadConfig } from "../device/config.ts";
 import { readArtifactInfo } from "../device/artifact_info.ts";
+import { provideLines } from "../device/provides.ts";
 import { fail } from "../errors.ts";
 import { createLogger, type Level, parseLevel } from "../log.ts";
+import { mergeRecords } from "../records.ts";
 import { createEngine, type Engine, loadStore } from "../update/engine.ts";
 import { parseStopBefore } from "../update/machine.ts";
 import { commit, install, resume, rollback } from "../update/standalone.ts";
@@ -197,10 +199,12 @@ Example:
       const engine = await engineFor(o, "none");
       // What the store holds, as 3.4 prints it: nothing on a device never updated.
       const store = await loadStore(engine.paths.dataDir);
-      const provides: Record<string, string> = { ...store.provides };
-      if (store.artifactName) provides.artifact_name = store.artifactName;
-      if (store.artifactGroup) provides.artifact_group = store.artifactGroup;
-      for (const key of Object.keys(provides).sort()) console.log(`${key}=${provides[key]}`);
+      const provides = mergeRecords(
+        store.provides,
+        store.artifactName ? { artifact_name: store.artifactName } : {},
+        store.artifactGroup ? { artifact_group: store.artifactGroup } : {},
+      );
+      for (const line of provideLines(provides)) console.log(line);
     });
 
   return [installCmd, commitCmd, rollbackCmd, resumeCmd, showArtifact, showProvides];

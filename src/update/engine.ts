@@ -13,6 +13,7 @@ import { saveDeviceStore } from "../device/mender_mirror.ts";
 import { parseDeviceType, type StoreData } from "../device/store.ts";
 import { fail } from "../errors.ts";
 import { readTextIfExists } from "../files.ts";
+import { mergeRecords } from "../records.ts";
 import type { HandlerContext, PayloadHandler } from "../handlers/handler.ts";
 import { emptyHandler } from "../handlers/empty.ts";
 import { moduleHandler } from "../handlers/module.ts";
@@ -71,7 +72,7 @@ export async function currentArtifactName(engine: Engine, store: StoreData): Pro
 
 export async function deviceIdentity(engine: Engine, store: StoreData): Promise<DeviceIdentity> {
   const name = await currentArtifactName(engine, store);
-  const provides: Record<string, string> = { ...store.provides, artifact_name: name };
+  const provides = mergeRecords(store.provides, { artifact_name: name });
   if (store.artifactGroup) provides.artifact_group = store.artifactGroup;
   return { deviceType: await deviceType(engine), provides };
 }
