@@ -33,7 +33,25 @@ interface CommonOptions {
   progress?: boolean;
 }
 
-function commonOptions(command: Command, withFiles: boolean): Command {
+/**
+ * Where on the command line each `-p KEY:` and the last --software-* flag came: when both set
+ * the version provide, mender-artifact keeps whichever came later.
+ */
+interface FlagOrder {
+  at: number;
+  provides: Map<string, number>;
+  software: number;
+}
+
+function commonOptions(command: Command, withFiles: boolean, order: FlagOrder): Command {
+  const software = (value: string) => {
+    order.software = ++order.at;
+    return value;
+  };
+  const provide = (value: string, previous?: string[]) => {
+    order.provides.set(value.slice(0, value.indexOf(":")), ++order.at);
+    return collect(value, previous);
+  };
   command
     .requiredOption("-n, --artifact-name <name>", "name of the artifact")
     .requiredOption("-t, --device-type <type>", "compatible device type (repeatable)", collect)
@@ -48,7 +66,7 @@ function commonOptions(command: Command, withFiles: boolean): Command {
     .option(
       "-p, --provides <key:value>",
       "add to type-info artifact_provides (repeatable)",
-      collect,
+      provide,
     )
     .option("-d, --depends <key:value>", "add to type-info artifact_depends (repeatable)", collect)
     .option(
@@ -57,9 +75,17 @@ function commonOptions(command: Command, withFiles: boolean): Command {
       collect,
     )
     .option("--no-default-clears-provides", "do not add the default clears_artifact_provides")
-    .option("--software-name <name>", "store the version as rootfs-image.NAME.version")
-    .option("--software-version <version>", "software version (default: the artifact name)")
-    .option("--software-filesystem <name>", "use NAME instead of rootfs-image in the version key")
+    .option("--software-name <name>", "store the version as rootfs-image.NAME.version", software)
+    .option(
+      "--software-version <version>",
+      "software version (default: the artifact name)",
+      software,
+    )
+    .option(
+      "--software-filesystem <name>",
+      "use NAME instead of rootfs-image in the version key",
+      software,
+    )
     .option("--no-default-software-version", "do not write the software version provide")
     .option("-s, --script <file>", "state script to embed (repeatable)", collect)
     .option("-k, --key <file>", "PEM private key (RSA or ECDSA P-256) to sign with")
@@ -96,6 +122,20 @@ function versionProvides(o: CommonOptions, moduleType?: string): Record<string, 
   if (!version) return {};
   const key = `${o.softwareFilesystem || "rootfs-image"}${name ? `.${name}` : ""}.version`;
   return { [key]: version };
+}
+
+/** The software version provide with the -p ones; of the two for one key, the later flag's. */
+function typeInfoProvides(
+  o: CommonOptions,
+  order: FlagOrder,
+  moduleType?: string,
+): Record<string, string> {
+  const version = versionProvides(o, moduleType);
+  const provides = mergeRecords(version, keyValues(o.provides, "-p"));
+  for (const [key, value] of Object.entries(version)) {
+    if (order.software > (order.provides.get(key) ?? Infinity)) provides[key] = value;
+  }
+  return provides;
 }
 
 /**
@@ -164,12 +204,15 @@ async function write(
 
 export function artifactWriteCommand(progressMode: () => ProgressMode): Command {
   const write_ = new Command("write").description("write a Mender Artifact (format v3)");
+  const newOrder = (): FlagOrder => ({ at: 0, provides: new Map(), software: -1 });
+  const rootfsOrder = newOrder(), moduleOrder = newOrder();
 
   commonOptions(
     write_.command("rootfs-image").description(
       "an artifact that updates the whole root filesystem (A/B)",
     ),
     true,
+    rootfsOrder,
   )
     .option("--legacy-rootfs-image-checksum", "store the checksum as rootfs_image_checksum")
     .option("--no-checksum-provide", "do not write the rootfs-image.checksum provide")
@@ -198,7 +241,7 @@ Examples:
           typeInfoType: "",
           files: [{ name: basename(file), path: file }],
           typeInfo: {
-            artifact_provides: mergeRecords(versionProvides(o), keyValues(o.provides, "-p")),
+            artifact_provides: typeInfoProvides(o, rootfsOrder),
             artifact_depends: keyValues(o.depends, "-d"),
             clears_artifact_provides: clearsProvides(o),
           },
@@ -218,6 +261,7 @@ Examples:
       "an artifact for an Update Module (-T names the module)",
     ),
     true,
+    moduleOrder,
   )
     .requiredOption("-T, --type <module>", "payload type: the Update Module that installs it")
     .option("-m, --meta-data <file>", "JSON object handed to the module as header/meta-data")
@@ -238,7 +282,7 @@ Examples:
         type: o.type,
         files: (o.file ?? []).map((path) => ({ name: basename(path), path })),
         typeInfo: {
-          artifact_provides: mergeRecords(versionProvides(o, o.type), keyValues(o.provides, "-p")),
+          artifact_provides: typeInfoProvides(o, moduleOrder, o.type),
           artifact_depends: keyValues(o.depends, "-d"),
           clears_artifact_provides: clearsProvides(o, o.type),
         },
@@ -257,6 +301,7 @@ Examples:
       "an empty-payload artifact that only sets the name and provides",
     ),
     false,
+    newOrder(),
   )
     .addHelpText(
       "after",
