@@ -7,6 +7,7 @@ import { readFile } from "node:fs/promises";
 import { fail } from "../errors.ts";
 import type { DeviceIdentity, Provides } from "../device/provides.ts";
 import { loadDeviceStore } from "../device/carry_over.ts";
+import { mergeRecords } from "../records.ts";
 
 export const DEFAULT_DEVICE_TYPE_FILE = "/var/lib/mender/device_type";
 
@@ -30,7 +31,7 @@ export interface DeviceSource {
 
 async function storedProvides(dataDir: string): Promise<Provides> {
   const store = await loadDeviceStore(dataDir);
-  const provides: Provides = { ...store.provides };
+  const provides: Provides = mergeRecords(store.provides);
   if (store.artifactName) provides.artifact_name = store.artifactName;
   if (store.artifactGroup) provides.artifact_group = store.artifactGroup;
   return provides;
