@@ -32,12 +32,14 @@ export const ERROR_CODES = [
   "ARTIFACT_STRUCTURE", // members missing, repeated or out of order
   "ARTIFACT_VERSION", // a format version other than 3
   "ARTIFACT_JSON", // a JSON member is not what Mender writes
+  "ARTIFACT_FIELD_INVALID", // a name, device type, provide or depend that would break a line
   "ARTIFACT_SIGNED", // signing an artifact that already carries a signature
   "HEADER_INVALID", // the header tar or its contents
   "MANIFEST_INVALID", // the manifest is malformed
   "MANIFEST_MISMATCH", // the manifest and the members disagree
   "CHECKSUM_MISMATCH", // a member or payload file does not match its checksum
   "PAYLOAD_INVALID", // the payload tar is not valid
+  "TAR_TYPE_UNSUPPORTED", // a sparse, multi-volume or unknown tar entry, not a plain file
   "UNSAFE_NAME", // a name that could escape its directory, or a link
   "TAR_NAME", // a name too long to write in a tar header
   "LIMIT_EXCEEDED", // input larger than its limit (a bomb or a mistake)

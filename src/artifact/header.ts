@@ -3,8 +3,10 @@
  * payload with `type-info` and an optional `meta-data`. Parsed only from bytes whose
  * checksum already matched the manifest.
  */
-import { unpackTar } from "modern-tar";
 import { asOtaError, fail } from "../errors.ts";
+import { mergeRecords } from "../records.ts";
+import { readAll } from "../streams.ts";
+import { requireParseableHeaderInfo, requireParseableTypeInfo } from "./fields.ts";
 import { parseJson } from "./json.ts";
 import type { ReadLimits } from "./limits.ts";
 import { artifactScriptStates, parseScriptName } from "./names.ts";
@@ -17,6 +19,7 @@ import {
   type TypeInfo,
   typeInfoSchema,
 } from "./schema.ts";
+import { readTar, requirePlainFile, type TarEntry } from "./tar_read.ts";
 
 export interface PayloadHeader {
   index: number;
@@ -48,28 +51,47 @@ interface Bucket {
 
 const bucketMember = /^headers\/([0-9]{4})\/(type-info|meta-data)$/;
 
+/** The entries of a header tar with their bytes, one at a time; every failure is coded. */
+async function* headerEntries(tar: Uint8Array, limits: ReadLimits, what: string) {
+  const reader = readTar(new Blob([tar as BlobPart]).stream());
+  const coded = (error: unknown) =>
+    asOtaError(error, "HEADER_INVALID", `the ${what} tar is corrupt`);
+  try {
+    for (let count = 1;; count++) {
+      const entry: TarEntry | undefined = await reader.next().catch((error) => {
+        throw coded(error);
+      });
+      if (!entry) return;
+      if (count > limits.entries) {
+        fail("LIMIT_EXCEEDED", `the ${what} has more than ${limits.entries} entries`);
+      }
+      if (entry.header.type !== "file") {
+        // Whatever it is, it is refused or skipped, never read.
+        await entry.body.cancel();
+        yield { header: entry.header, data: new Uint8Array() };
+        continue;
+      }
+      const data = await readAll(entry.body, limits.headerBytes, `the ${what}`).catch((error) => {
+        throw coded(error);
+      });
+      yield { header: entry.header, data };
+    }
+  } finally {
+    await reader.cancel();
+  }
+}
+
 /** Reads the members of a header (or header-augment) tar, enforcing Mender's order. */
 async function readHeaderTar(tar: Uint8Array, limits: ReadLimits, what: string) {
-  const entries = await unpackTar(tar, { strict: true }).catch((error) => {
-    throw asOtaError(error, "HEADER_INVALID", `the ${what} tar is corrupt`);
-  });
-  if (entries.length > limits.entries) {
-    fail("LIMIT_EXCEEDED", `the ${what} has more than ${limits.entries} entries`);
-  }
   let infoBytes: Uint8Array | undefined;
   const scripts: ArtifactScript[] = [];
   const buckets: Bucket[] = [];
-  for (const { header, data } of entries) {
+  for await (const { header, data } of headerEntries(tar, limits, what)) {
     const name = header.name.replace(/^\.\//, "");
     if (header.type === "directory" && ["scripts/", "headers/"].some((d) => name.startsWith(d))) {
       continue;
     }
-    if (header.type !== "file" || data === undefined) {
-      fail(
-        "UNSAFE_NAME",
-        `the ${what} holds ${name}, a ${header.type}; only plain files are allowed`,
-      );
-    }
+    requirePlainFile(header, `the ${what}`);
     if (name === "header-info") {
       if (infoBytes || scripts.length || buckets.length) {
         fail("HEADER_INVALID", `header-info must come first in the ${what}, and once`);
@@ -166,6 +188,7 @@ export async function parseHeader(tar: Uint8Array, limits: ReadLimits): Promise<
     limits.jsonBytes,
     limits.jsonDepth,
   );
+  requireParseableHeaderInfo(info, "header-info");
   if (buckets.length !== info.payloads.length) {
     fail(
       "HEADER_INVALID",
@@ -187,6 +210,7 @@ export async function parseHeader(tar: Uint8Array, limits: ReadLimits): Promise<
       limits.jsonBytes,
       limits.jsonDepth,
     );
+    requireParseableTypeInfo(typeInfo, `type-info of payload ${index}`);
     const type = info.payloads[index]!.type; // as many payloads as buckets, checked above
     if (type === null && bucket.metaDataBytes !== undefined) {
       fail("HEADER_INVALID", "an empty payload must not carry meta-data");
@@ -224,6 +248,7 @@ export async function applyAugment(
     limits.jsonBytes,
     limits.jsonDepth,
   );
+  requireParseableHeaderInfo(info, "augmented header-info");
   if (
     info.payloads.length !== header.payloads.length ||
     augment.buckets.length > header.payloads.length
@@ -241,6 +266,7 @@ export async function applyAugment(
         limits.jsonDepth,
       )
       : {};
+    requireParseableTypeInfo(extra, `augmented type-info of payload ${index}`);
     const extraMeta = parseMetaData(bucket?.metaDataBytes, index, limits);
     return {
       ...payload,
@@ -248,10 +274,13 @@ export async function applyAugment(
       typeInfo: {
         ...payload.typeInfo,
         ...extra,
-        artifact_provides: { ...payload.typeInfo.artifact_provides, ...extra.artifact_provides },
-        artifact_depends: { ...payload.typeInfo.artifact_depends, ...extra.artifact_depends },
+        artifact_provides: mergeRecords(
+          payload.typeInfo.artifact_provides,
+          extra.artifact_provides,
+        ),
+        artifact_depends: mergeRecords(payload.typeInfo.artifact_depends, extra.artifact_depends),
       },
-      metaData: extraMeta ? { ...payload.metaData, ...extraMeta } : payload.metaData,
+      metaData: extraMeta ? mergeRecords(payload.metaData, extraMeta) : payload.metaData,
     };
   });
   return { ...header, info: { ...header.info, payloads: info.payloads }, payloads };

@@ -6,18 +6,17 @@
  * streams that are hashed while they pass. Nothing of the header is used before its
  * checksum matched, and no payload byte is handed out before the header was verified.
  */
-import { createTarDecoder, type ParsedTarEntry } from "modern-tar";
 import { fail, OtaError } from "../errors.ts";
 import { type ByteStream, drain, readAll, sha256Hex } from "../streams.ts";
 import { type Compression, decompress, splitCompressedName } from "./compression.ts";
 import { applyAugment, type ArtifactHeader, parseHeader, type PayloadHeader } from "./header.ts";
 import { parseJson } from "./json.ts";
 import { type ReadLimits, withLimits } from "./limits.ts";
-import { type Manifest, parseManifest } from "./manifest.ts";
+import { checkManifestNames, type Manifest, mergeManifests, parseManifest } from "./manifest.ts";
 import { type PayloadFile, payloadFiles } from "./payload.ts";
 import { versionSchema } from "./schema.ts";
-import { isTarTruncation } from "./tar_errors.ts";
 import { type VerifyKey, verifyManifest } from "./signature.ts";
+import { readTar, requirePlainFile, type TarEntry, TarFormatError } from "./tar_read.ts";
 
 export interface ReadOptions {
   /** When set, the artifact must be signed by one of these keys. */
@@ -56,47 +55,45 @@ export interface Artifact {
   cancel(reason?: unknown): Promise<void>;
 }
 
-type Entry = ParsedTarEntry;
+type Entry = TarEntry;
 
 /** Wraps the outer tar so every failure carries a code and the stream position is known. */
 function outerEntries(input: ByteStream) {
-  const reader = input.pipeThrough(createTarDecoder({ strict: true })).getReader();
+  const reader = readTar(input);
   let ended = false;
   return {
     async next(): Promise<Entry | undefined> {
       if (ended) return undefined;
-      let result: ReadableStreamReadResult<Entry>;
+      let entry: Entry | undefined;
       try {
-        result = await reader.read();
+        entry = await reader.next();
       } catch (error) {
-        if (error instanceof OtaError) throw error;
-        if (isTarTruncation(error)) {
-          fail(
-            "ARTIFACT_TRUNCATED",
-            "the artifact ends early: it is truncated or was cut off in transfer",
-          );
-        }
-        const message = error instanceof Error ? error.message : String(error);
-        fail("ARTIFACT_CORRUPT", `the artifact is not a valid tar stream (${message})`);
+        throw outerError(error);
       }
-      if (result.done) {
+      if (!entry) {
         ended = true;
         return undefined;
       }
-      const entry = result.value;
       if (entry.header.type !== "file") {
         await entry.body.cancel().catch(() => {});
-        fail(
-          "UNSAFE_NAME",
-          `the artifact holds ${
-            JSON.stringify(entry.header.name)
-          }, a ${entry.header.type}; only plain files are allowed`,
-        );
+        requirePlainFile(entry.header, "the artifact");
       }
       return entry;
     },
-    cancel: (reason?: unknown) => reader.cancel(reason).catch(() => {}),
+    cancel: (reason?: unknown) => reader.cancel(reason),
   };
+}
+
+function outerError(error: unknown): OtaError {
+  if (error instanceof OtaError) return error;
+  if (error instanceof TarFormatError && error.truncated) {
+    return new OtaError(
+      "ARTIFACT_TRUNCATED",
+      "the artifact ends early: it is truncated or was cut off in transfer",
+    );
+  }
+  const message = error instanceof Error ? error.message : String(error);
+  return new OtaError("ARTIFACT_CORRUPT", `the artifact is not a valid tar stream (${message})`);
 }
 
 function member(entry: Entry | undefined, what: string): Entry {
@@ -228,6 +225,7 @@ async function openVerified(
     limits,
   );
 
+  const members = new Set(["version", next.header.name]);
   let rest = await entries.next();
   if (augmentManifest) {
     const augmentName = `header-augment${next.header.name.slice("header".length)}`;
@@ -239,6 +237,7 @@ async function openVerified(
     }
     const raw = await readMember(rest, limits.headerBytes, augmentName);
     checkDigest(augmentManifest, augmentName, raw, "manifest-augment");
+    members.add(augmentName);
     header = await applyAugment(
       header,
       await inflateHeader(raw, compression, limits, "header-augment"),
@@ -246,7 +245,8 @@ async function openVerified(
     );
     rest = await entries.next();
   }
-  const fullManifest = augmentManifest ? new Map([...manifest, ...augmentManifest]) : manifest;
+  const fullManifest = augmentManifest ? mergeManifests(manifest, augmentManifest) : manifest;
+  checkManifestNames(fullManifest, members, header.payloads.map((p) => p.type));
   return artifactOver(entries, rest, {
     version: version.version,
     manifest: fullManifest,
@@ -285,6 +285,7 @@ function artifactOver(
       }
       const files = payloadFiles(entry.body, {
         index,
+        type: info.header.payloads[index]!.type,
         compression: split.compression,
         manifest: info.manifest,
         limits,

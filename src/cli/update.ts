@@ -7,6 +7,7 @@ import { Command } from "commander";
 import { loadConfig } from "../device/config.ts";
 import type { DeviceLocations } from "../device/defaults.ts";
 import { showArtifactName, storedProvides } from "../device/identity.ts";
+import { provideLines } from "../device/provides.ts";
 import { createLogger, type Level, parseLevel } from "../log.ts";
 import { createEngine, type Engine } from "../update/context.ts";
 import { parseStopBefore, type StopPoint } from "../update/machine.ts";
@@ -171,7 +172,7 @@ Example:
     )
     .action(async (o: DeviceOptions) => {
       const provides = await storedProvides((await locate(o)).paths);
-      for (const key of Object.keys(provides).sort()) console.log(`${key}=${provides[key]}`);
+      for (const line of provideLines(provides)) console.log(line);
     });
 
   return [installCmd, commitCmd, rollbackCmd, resumeCmd, showArtifact, showProvides];

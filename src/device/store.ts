@@ -6,9 +6,10 @@
  */
 import { mkdir } from "node:fs/promises";
 import { z } from "zod";
-import { headerInfoSchema, typeInfoSchema } from "../artifact/schema.ts";
+import { dataRecordSchema, headerInfoSchema, typeInfoSchema } from "../artifact/schema.ts";
 import { fail } from "../errors.ts";
 import { atomicWriteFile, readTextIfExists } from "../files.ts";
+import { dataRecord } from "../records.ts";
 
 /**
  * Where an update stands, as written before each state acts: the names of Mender's
@@ -65,7 +66,8 @@ export const storeSchema = z.object({
   version: z.literal(1),
   artifactName: z.string().optional(),
   artifactGroup: z.string().optional(),
-  provides: z.record(z.string(), z.string()).default({}),
+  /** Kept without prototype, every key as written (`__proto__` included). */
+  provides: dataRecordSchema(z.string(), z.string()).default(dataRecord),
   update: updateRecordSchema.optional(),
   report: reportSchema.optional(),
   /** How many state records were written for the current update: a loop guard. */
@@ -88,7 +90,7 @@ export function storePath(dataDir: string): string {
 
 export async function loadStore(dataDir: string): Promise<StoreData> {
   const text = await readTextIfExists(storePath(dataDir));
-  if (text === undefined) return { version: 1, provides: {}, writes: 0 };
+  if (text === undefined) return { version: 1, provides: dataRecord(), writes: 0 };
   let value: unknown;
   try {
     value = JSON.parse(text);

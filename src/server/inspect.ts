@@ -9,6 +9,7 @@ import type { VerifyKey } from "../artifact/signature.ts";
 import { artifactDepends } from "../device/provides.ts";
 import { asOtaError } from "../errors.ts";
 import { readFileStream } from "../files.ts";
+import { mergeRecords } from "../records.ts";
 import type { ArtifactMeta, ListedFile } from "./listing.ts";
 
 /**
@@ -76,10 +77,7 @@ export async function inspectFile(
       verifyKeys: verifyKeys.length ? verifyKeys : undefined,
     });
     const header = info.header;
-    const provides: Record<string, string> = {};
-    for (const payload of header.payloads) {
-      Object.assign(provides, payload.typeInfo.artifact_provides ?? {});
-    }
+    const provides = mergeRecords(...header.payloads.map((p) => p.typeInfo.artifact_provides));
     provides.artifact_name = header.info.artifact_provides.artifact_name;
     const group = header.info.artifact_provides.artifact_group;
     if (group) provides.artifact_group = group;

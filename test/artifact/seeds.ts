@@ -1,7 +1,7 @@
 /**
  * Well-formed artifacts to break: written by Debian's real `mender-artifact` 3.9 (gzip, xz,
  * none, signed with RSA and ECDSA, a module-image with two files and meta-data, a version 2
- * artifact) and by ota itself (zstd, which mender-artifact 3.9 cannot write).
+ * artifact, a bootstrap and an augmented one) and by ota itself (zstd, which mender-artifact 3.9 cannot write).
  */
 import { type KeyObject } from "node:crypto";
 import { parseSigningKey, parseVerifyKey } from "../../src/artifact/signature.ts";
@@ -33,6 +33,10 @@ export interface Seeds {
   module: Uint8Array;
   /** mender-artifact `-v 2`. */
   v2: Uint8Array;
+  /** mender-artifact bootstrap-artifact (an empty payload). */
+  bootstrap: Uint8Array;
+  /** mender-artifact module-image augmented with f2.bin (manifest-augment, header-augment). */
+  augmented: Uint8Array;
 }
 
 async function keys(make: () => Promise<KeyPair>): Promise<Keys> {
@@ -95,6 +99,22 @@ export async function makeSeeds(): Promise<Seeds> {
       `${dir}/meta.json`,
     ]),
     v2: await write("v2", [...rootfs, "-v", "2"]),
+    bootstrap: await write("bootstrap", ["bootstrap-artifact", "-n", "boot-1", "-t", "dev-a"]),
+    augmented: await write("augmented", [
+      "module-image",
+      "-T",
+      "app-orig",
+      "-n",
+      "aug-1",
+      "-t",
+      "dev-a",
+      "-f",
+      `${dir}/f1.txt`,
+      "--augment-type",
+      "app",
+      "--augment-file",
+      `${dir}/f2.bin`,
+    ]),
     zstd: new Uint8Array(),
   };
   const zstd = `${dir}/zstd.mender`;
