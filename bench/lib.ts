@@ -43,6 +43,8 @@ export interface Bench {
 /** One run of one command. */
 export interface Sample {
   seconds: number;
+  /** User plus system CPU time of the command and its children. */
+  cpuSeconds: number;
   peakMiB: number;
   code: number;
 }
@@ -50,8 +52,24 @@ export interface Sample {
 /** Medians of several runs. */
 export interface Stat {
   seconds: number;
+  cpuSeconds: number;
   peakMiB: number;
   runs: Sample[];
+}
+
+/** The lowest and highest of the runs behind a median. */
+export interface Spread {
+  min: number;
+  max: number;
+}
+
+/** Where a row was measured: on a loaded machine wall times measure the scheduler. */
+export interface Machine {
+  cpu: string | null;
+  cores: number;
+  memoryMiB: number | null;
+  /** 1, 5 and 15 minute load averages when the row was finished. */
+  loadAverage: string;
 }
 
 export interface Row {
@@ -62,9 +80,16 @@ export interface Row {
   /** ota / reference: below 1 means ota is faster (for times). */
   ratio: number | null;
   unit: string;
+  /** Min and max of the runs, in `unit`: how far a median can be trusted. */
+  spread: { ota: Spread; reference: Spread | null };
+  /** Median user + system CPU seconds, when measured per process (far less load-sensitive). */
+  cpuSeconds: { ota: number | null; reference: number | null };
+  /** Runs behind each median. */
+  runs: number;
   peakMiB: { ota: number | null; reference: number | null };
   /** ota / reference for peak memory. */
   memoryRatio: number | null;
+  machine: Machine;
   note?: string;
 }
 
@@ -99,7 +124,7 @@ export function dropCaches(): boolean {
 
 let warnedCold = false;
 
-/** Runs `cmd` once under `/usr/bin/time` (package `time`): wall time and peak RSS. */
+/** Runs `cmd` once under `/usr/bin/time` (package `time`): wall time, CPU time and peak RSS. */
 export async function sample(cmd: string[], options: RunOptions = {}): Promise<Sample> {
   if (options.cold && !dropCaches() && !warnedCold) {
     warnedCold = true;
@@ -108,19 +133,40 @@ export async function sample(cmd: string[], options: RunOptions = {}): Promise<S
   const report = `${Deno.makeTempFileSync({ prefix: "ota-bench-time-" })}`;
   const started = performance.now();
   const out = await new Deno.Command("/usr/bin/time", {
-    args: ["-f", "%M", "-o", report, ...cmd],
+    args: ["-f", "%M %U %S", "-o", report, ...cmd],
     env: options.env,
     stdout: "null",
     stderr: "piped",
   }).output();
   const seconds = (performance.now() - started) / 1000;
-  const peakKiB = Number(readFileSync(report, "utf8").trim().split("\n").pop());
+  // GNU time writes "Command exited with non-zero status N" first when the command fails.
+  const [peakKiB, user, system] = (readFileSync(report, "utf8").trim().split("\n").pop() ?? "")
+    .split(" ").map(Number);
   rmSync(report, { force: true });
   if (!(options.expect ?? [0]).includes(out.code)) {
     const stderr = new TextDecoder().decode(out.stderr).trim().split("\n").slice(-3).join("\n");
     throw new Error(`${cmd.join(" ")} exited ${out.code}: ${stderr}`);
   }
-  return { seconds, peakMiB: peakKiB / 1024, code: out.code };
+  return {
+    seconds,
+    cpuSeconds: (user ?? NaN) + (system ?? NaN),
+    peakMiB: (peakKiB ?? NaN) / 1024,
+    code: out.code,
+  };
+}
+
+/** Medians of samples, with the samples kept. */
+export function stat(runs: Sample[]): Stat {
+  return {
+    seconds: median(runs.map((r) => r.seconds)),
+    cpuSeconds: median(runs.map((r) => r.cpuSeconds)),
+    peakMiB: median(runs.map((r) => r.peakMiB)),
+    runs,
+  };
+}
+
+export function spreadOf(values: number[]): Spread {
+  return { min: Math.min(...values), max: Math.max(...values) };
 }
 
 /** Runs `cmd` `runs` times (each after `before`); medians of time and memory. */
@@ -130,25 +176,56 @@ export async function measure(cmd: string[], options: RunOptions = {}): Promise<
     await options.before?.();
     runs.push(await sample(cmd, options));
   }
-  return {
-    seconds: median(runs.map((r) => r.seconds)),
-    peakMiB: median(runs.map((r) => r.peakMiB)),
-    runs,
-  };
+  return stat(runs);
 }
 
 const ratio = (a: number | null, b: number | null) => (a !== null && b ? a / b : null);
 
 /** A table row from ota's and the reference's medians (the reference may be missing). */
 export function row(name: string, ota: Stat, reference: Stat | null, note?: string): Row {
+  const seconds = (s: Stat) => spreadOf(s.runs.map((r) => r.seconds));
   return {
     case: name,
     ota: ota.seconds,
     reference: reference?.seconds ?? null,
     ratio: ratio(ota.seconds, reference?.seconds ?? null),
     unit: "s",
+    spread: { ota: seconds(ota), reference: reference ? seconds(reference) : null },
+    cpuSeconds: { ota: ota.cpuSeconds, reference: reference?.cpuSeconds ?? null },
+    runs: ota.runs.length,
     peakMiB: { ota: ota.peakMiB, reference: reference?.peakMiB ?? null },
     memoryRatio: ratio(ota.peakMiB, reference?.peakMiB ?? null),
+    machine: machine(),
+    ...(note ? { note } : {}),
+  };
+}
+
+/**
+ * A row of values measured another way (throughputs, say): medians and spread of the runs,
+ * the peaks as given.
+ */
+export function valueRow(
+  name: string,
+  unit: string,
+  ota: number[],
+  reference: number[] | null,
+  peakMiB: { ota: number | null; reference: number | null },
+  note?: string,
+): Row {
+  const o = median(ota);
+  const r = reference ? median(reference) : null;
+  return {
+    case: name,
+    ota: o,
+    reference: r,
+    ratio: ratio(o, r),
+    unit,
+    spread: { ota: spreadOf(ota), reference: reference ? spreadOf(reference) : null },
+    cpuSeconds: { ota: null, reference: null },
+    runs: ota.length,
+    peakMiB,
+    memoryRatio: ratio(peakMiB.ota, peakMiB.reference),
+    machine: machine(),
     ...(note ? { note } : {}),
   };
 }
@@ -173,11 +250,6 @@ export async function compare(
       theirs.push(await sample(reference, options));
     }
   }
-  const stat = (runs: Sample[]): Stat => ({
-    seconds: median(runs.map((r) => r.seconds)),
-    peakMiB: median(runs.map((r) => r.peakMiB)),
-    runs,
-  });
   return row(name, stat(ours), reference ? stat(theirs) : null, options.note);
 }
 
@@ -185,31 +257,48 @@ function fixed(value: number | null, digits: number): string {
   return value === null ? "–" : value.toFixed(digits);
 }
 
-/** The rows as a Markdown table (fit for the README). */
+/** A median with the spread of its runs: `1.23 s (1.10-1.40)`. */
+function withSpread(value: number | null, spread: Spread | null, unit: string): string {
+  if (value === null) return "–";
+  const range = spread && spread.min !== spread.max
+    ? ` (${fixed(spread.min, 2)}-${fixed(spread.max, 2)})`
+    : "";
+  return `${fixed(value, 2)} ${unit}${range}`;
+}
+
+/** The rows as a Markdown table (fit for the README): medians (min-max), CPU, peaks, load. */
 export function table(rows: Row[], reference = "reference"): string {
   const lines = [
-    `| case | ota | ${reference} | ratio | ota peak MiB | ${reference} peak MiB | memory ratio |`,
-    "| --- | ---: | ---: | ---: | ---: | ---: | ---: |",
+    `| case | ota | ${reference} | ratio | ota CPU s | ${reference} CPU s | ota peak MiB | ` +
+    `${reference} peak MiB | load |`,
+    "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
     ...rows.map((r) =>
-      `| ${r.case}${r.note ? ` (${r.note})` : ""} | ${fixed(r.ota, 2)} ${r.unit} | ` +
-      `${r.reference === null ? "–" : `${fixed(r.reference, 2)} ${r.unit}`} | ${
-        fixed(r.ratio, 2)
-      } | ` +
-      `${fixed(r.peakMiB.ota, 0)} | ${fixed(r.peakMiB.reference, 0)} | ${fixed(r.memoryRatio, 2)} |`
+      `| ${r.case}${r.note ? ` (${r.note})` : ""} | ${withSpread(r.ota, r.spread.ota, r.unit)} | ` +
+      `${withSpread(r.reference, r.spread.reference, r.unit)} | ${fixed(r.ratio, 2)} | ` +
+      `${fixed(r.cpuSeconds.ota, 2)} | ${fixed(r.cpuSeconds.reference, 2)} | ` +
+      `${fixed(r.peakMiB.ota, 0)} | ${fixed(r.peakMiB.reference, 0)} | ` +
+      `${r.machine.loadAverage.split(" ")[0]} |`
     ),
   ];
   return lines.join("\n");
 }
 
-function host(): Record<string, unknown> {
-  const cpu = /model name\s*:\s*(.*)/.exec(readFileSync("/proc/cpuinfo", "utf8"))?.[1];
+/** The machine now: CPU model, cores, RAM and load average. */
+export function machine(): Machine {
+  const cpu = /model name\s*:\s*(.*)/.exec(readFileSync("/proc/cpuinfo", "utf8"))?.[1] ?? null;
   const mem = /MemTotal:\s+(\d+)/.exec(readFileSync("/proc/meminfo", "utf8"))?.[1];
   return {
-    cpus: navigator.hardwareConcurrency,
     cpu,
+    cores: navigator.hardwareConcurrency,
     memoryMiB: mem ? Math.round(Number(mem) / 1024) : null,
     loadAverage: readFileSync("/proc/loadavg", "utf8").split(" ").slice(0, 3).join(" "),
   };
+}
+
+/** The machine as results files have always named it (cpus, cpu, memoryMiB, loadAverage). */
+export function host(): Record<string, unknown> {
+  const { cores, ...rest } = machine();
+  return { cpus: cores, ...rest };
 }
 
 /** Writes bench/results/NAME.json: when, where, how, and the rows. */

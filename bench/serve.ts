@@ -7,7 +7,7 @@
  */
 import { spawn } from "node:child_process";
 import { writeFileSync } from "node:fs";
-import { type Bench, flag, median, OTA, type Row } from "./lib.ts";
+import { type Bench, flag, OTA, type Row } from "./lib.ts";
 import { childrenOf, makeArtifact, peakDuring, result, sh, waitFor } from "./serve_kit.ts";
 import { lanCase } from "./serve_lan.ts";
 
@@ -94,14 +94,12 @@ http {
         otaPeak = Math.max(otaPeak, o.peakMiB);
         refPeak = Math.max(refPeak, n.peakMiB);
       }
-      const ota = median(otaRuns);
-      const reference = median(refRuns);
       results.push(
         result(
           `${connections} parallel download${connections > 1 ? "s" : ""}`,
           "MiB/s",
-          ota,
-          reference,
+          otaRuns,
+          refRuns,
           { ota: otaPeak, reference: refPeak },
           `${sizeMiB} MiB artifact, wrk on 127.0.0.1; reference: nginx`,
         ),

@@ -3,27 +3,18 @@
  * process tree sampled while work runs, waiting for a server, and the artifact they serve.
  */
 import { readFileSync } from "node:fs";
-import { otaArtifact, type Row } from "./lib.ts";
+import { otaArtifact, type Row, valueRow } from "./lib.ts";
 
-/** A row whose unit is not seconds (MiB/s): above 1 is better there. */
+/** A row whose unit is not seconds (MiB/s): above 1 is better there. Every run is kept. */
 export function result(
   name: string,
   unit: string,
-  ota: number,
-  reference: number,
+  ota: number[],
+  reference: number[],
   peak: { ota: number; reference: number },
   note?: string,
 ): Row {
-  return {
-    case: name,
-    ota,
-    reference,
-    ratio: ota / reference,
-    unit,
-    peakMiB: peak,
-    memoryRatio: peak.ota / peak.reference,
-    note,
-  };
+  return valueRow(name, unit, ota, reference, peak, note);
 }
 
 export async function sh(cmd: string[], quiet = false): Promise<string> {

@@ -161,8 +161,8 @@ export async function lanCase(artifact: string, work: string, sizeMiB: number): 
     return result(
       "8 devices from one seed (400 Mbit/s links)",
       "s",
-      withReserve.seconds,
-      without.seconds,
+      [withReserve.seconds],
+      [without.seconds],
       { ota: withReserve.seedPeakMiB, reference: without.seedPeakMiB },
       "ota: finished devices re-serve (seed takes 2 at a time); reference: all from the seed",
     );
