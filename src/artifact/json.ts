@@ -1,6 +1,6 @@
-import type { z } from "zod";
 import { fail } from "../errors.ts";
 import { defaultLimits } from "./limits.ts";
+import { type Shape, ShapeIssue } from "./shape.ts";
 
 /** True when arrays and objects in the JSON text nest deeper than `limit` (strings skipped). */
 function nestsDeeper(bytes: Uint8Array, limit: number): boolean {
@@ -22,14 +22,14 @@ function nestsDeeper(bytes: Uint8Array, limit: number): boolean {
   return false;
 }
 
-/** Parses a JSON document of the artifact against its schema, with caps on size and nesting. */
-export function parseJson<T extends z.ZodType>(
+/** Parses a JSON document of the artifact against its shape, with caps on size and nesting. */
+export function parseJson<T>(
   bytes: Uint8Array,
-  schema: T,
+  schema: Shape<T>,
   what: string,
   limit: number,
   maxDepth = defaultLimits.jsonDepth,
-): z.infer<T> {
+): T {
   if (bytes.byteLength > limit) fail("LIMIT_EXCEEDED", `${what} is larger than ${limit} bytes`);
   if (nestsDeeper(bytes, maxDepth)) {
     fail("LIMIT_EXCEEDED", `${what} nests arrays and objects deeper than ${maxDepth} levels`);
@@ -40,13 +40,13 @@ export function parseJson<T extends z.ZodType>(
   } catch (error) {
     fail("ARTIFACT_JSON", `${what} is not valid JSON (${(error as Error).message})`);
   }
-  const result = schema.safeParse(value);
-  if (!result.success) {
-    const issue = result.error.issues[0]!; // a failed parse has at least one issue
-    const where = issue.path.length ? ` at ${issue.path.join(".")}` : "";
-    fail("ARTIFACT_JSON", `${what} is not what Mender writes${where}: ${issue.message}`);
+  try {
+    return schema.check(value, []);
+  } catch (error) {
+    if (!(error instanceof ShapeIssue)) throw error;
+    const where = error.path.length ? ` at ${error.path.join(".")}` : "";
+    fail("ARTIFACT_JSON", `${what} is not what Mender writes${where}: ${error.message}`);
   }
-  return result.data;
 }
 
 /** Minified JSON, as mender-artifact writes its headers. */

@@ -17,7 +17,7 @@ import type { RebootAnswer } from "../handlers/handler.ts";
 import { type LmdbEntry, type LmdbLayout, readLmdbFile } from "./lmdb.ts";
 import type { UpdateState } from "./store.ts";
 import { dataRecord } from "../records.ts";
-import { dataRecordSchema } from "../artifact/schema.ts";
+import { dataRecordSchema } from "../zod_shapes.ts";
 
 export const MENDER_STORE_FILE = "mender-store";
 export const KEYS = {

@@ -6,7 +6,8 @@
  */
 import { mkdir } from "node:fs/promises";
 import { z } from "zod";
-import { dataRecordSchema, headerInfoSchema, typeInfoSchema } from "../artifact/schema.ts";
+import { headerInfoSchema, typeInfoSchema } from "../artifact/schema.ts";
+import { dataRecordSchema, zodOf } from "../zod_shapes.ts";
 import { fail } from "../errors.ts";
 import { atomicWriteFile, readTextIfExists } from "../files.ts";
 import { dataRecord } from "../records.ts";
@@ -39,8 +40,8 @@ export const updateRecordSchema = z.object({
   state: z.enum(updateStates),
   startedAt: z.string(),
   source: z.string(),
-  headerInfo: headerInfoSchema,
-  payloads: z.array(z.object({ type: z.string().nullable(), typeInfo: typeInfoSchema })),
+  headerInfo: zodOf(headerInfoSchema),
+  payloads: z.array(z.object({ type: z.string().nullable(), typeInfo: zodOf(typeInfoSchema) })),
   needsReboot: z.enum(["No", "Yes", "Automatic"]).optional(),
   supportsRollback: z.boolean().optional(),
   /** Set once the update failed; the error path then runs to the end. */

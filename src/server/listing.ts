@@ -4,7 +4,7 @@
  * The listing only helps to choose; the artifact itself is verified again on install.
  */
 import { z } from "zod";
-import { dataRecordSchema } from "../artifact/schema.ts";
+import { dataRecordSchema } from "../zod_shapes.ts";
 
 const sha256 = z.string().regex(/^[0-9a-f]{64}$/);
 const short = z.string().max(1024);
