@@ -6,8 +6,8 @@
  * handler set, and a stream that errors breaks the connection off, so a client never takes a
  * short or changed body for a whole one.
  */
-import http from "node:http";
-import https from "node:https";
+import type http from "node:http";
+import { http as nodeHttp, https as nodeHttps } from "./builtins.ts";
 import type { AddressInfo } from "node:net";
 
 export interface NodeServeOptions {
@@ -122,8 +122,8 @@ export async function serveNode(
     });
   };
   const server = options.tls
-    ? https.createServer({ cert: options.tls.cert, key: options.tls.key }, onRequest)
-    : http.createServer(onRequest);
+    ? nodeHttps().createServer({ cert: options.tls.cert, key: options.tls.key }, onRequest)
+    : nodeHttp().createServer(onRequest);
   server.setTimeout(options.idleTimeoutSeconds * 1000);
   server.headersTimeout = 10_000;
   server.requestTimeout = 30_000;

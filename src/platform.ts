@@ -2,7 +2,6 @@
  * The one place that looks at which runtime runs ota (Deno from source, Bun in the compiled
  * binary). Everything else uses Web APIs and `node:` built-ins only.
  */
-import { serveNode } from "./node_http.ts";
 
 // deno-lint-ignore no-explicit-any
 const g = globalThis as any;
@@ -80,9 +79,11 @@ export interface RunningServer {
  * both a response body is the handler's stream, sent under the Content-Length it set; a
  * stream that errors breaks the connection off.
  */
-export function serve(handler: Handler, options: ServeOptions): Promise<RunningServer> {
-  if (runtime === "deno") return Promise.resolve(serveDeno(handler, options));
-  return serveNode((request, remoteAddress) => handler(request, { remoteAddress }), {
+export async function serve(handler: Handler, options: ServeOptions): Promise<RunningServer> {
+  if (runtime === "deno") return serveDeno(handler, options);
+  // node:http and node:https are loaded only by the commands that serve.
+  const { serveNode } = await import("./node_http.ts");
+  return await serveNode((request, remoteAddress) => handler(request, { remoteAddress }), {
     ...options,
     idleTimeoutSeconds: options.idleTimeoutSeconds ?? 30,
   });

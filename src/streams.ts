@@ -1,5 +1,5 @@
 /** Small stream helpers shared by the artifact reader, the writer and the install path. */
-import { createHash } from "node:crypto";
+import { crypto } from "./builtins.ts";
 import { fail } from "./errors.ts";
 
 export type ByteStream = ReadableStream<Uint8Array>;
@@ -35,7 +35,7 @@ export function concat(chunks: Uint8Array[], total?: number): Uint8Array {
 }
 
 export function sha256Hex(bytes: Uint8Array): string {
-  return createHash("sha256").update(bytes).digest("hex");
+  return crypto().createHash("sha256").update(bytes).digest("hex");
 }
 
 /** A pass-through that errors once more than `limit` bytes went through. */

@@ -7,7 +7,7 @@
  */
 import { once } from "node:events";
 import type { Transform } from "node:stream";
-import zlib from "node:zlib";
+import { zlib } from "../builtins.ts";
 import { asOtaError, fail } from "../errors.ts";
 import type { ByteStream } from "../streams.ts";
 import { xzCompress, xzDecompress } from "./xz.ts";
@@ -75,9 +75,13 @@ export function decompress(
     // 256 KiB output chunks: a quarter of the per-chunk work of 64 KiB ones on the main
     // thread (measured: 10-15% less CPU there for a 256 MiB payload), same peak memory.
     case "gzip":
-      return pumpNodeTransform(input, zlib.createGunzip({ chunkSize: 256 * 1024 }), "gzip");
+      return pumpNodeTransform(input, zlib().createGunzip({ chunkSize: 256 * 1024 }), "gzip");
     case "zstd":
-      return pumpNodeTransform(input, zlib.createZstdDecompress({ chunkSize: 256 * 1024 }), "zstd");
+      return pumpNodeTransform(
+        input,
+        zlib().createZstdDecompress({ chunkSize: 256 * 1024 }),
+        "zstd",
+      );
     case "xz":
       return xzDecompress(input, { memlimit: options.xzMemlimit });
   }
@@ -98,10 +102,10 @@ export function compress(
     case "none":
       return input;
     case "gzip":
-      return pumpNodeTransform(input, zlib.createGzip({ level: level ?? 6 }), "gzip");
+      return pumpNodeTransform(input, zlib().createGzip({ level: level ?? 6 }), "gzip");
     case "zstd": {
-      const params = { [zlib.constants.ZSTD_c_compressionLevel]: zstdLevel(level) };
-      return pumpNodeTransform(input, zlib.createZstdCompress({ params }), "zstd");
+      const params = { [zlib().constants.ZSTD_c_compressionLevel]: zstdLevel(level) };
+      return pumpNodeTransform(input, zlib().createZstdCompress({ params }), "zstd");
     }
     case "xz":
       return xzCompress(input, level ?? 6);

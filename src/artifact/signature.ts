@@ -2,8 +2,9 @@
  * Signatures over the manifest bytes, as mender-artifact makes them: SHA-256 with RSA
  * PKCS#1 v1.5, or ECDSA P-256 as a raw 64-byte `r || s`; base64 text, no newline.
  */
-import { createPrivateKey, createPublicKey, type KeyObject, sign, verify } from "node:crypto";
+import type { KeyObject } from "node:crypto";
 import { Buffer } from "node:buffer";
+import { crypto } from "../builtins.ts";
 import { fail } from "../errors.ts";
 
 export type SigningKey = KeyObject;
@@ -26,7 +27,7 @@ function checkAlgorithm(key: KeyObject, what: string): void {
 export function parseSigningKey(pem: string | Uint8Array, what = "the signing key"): SigningKey {
   let key: KeyObject;
   try {
-    key = createPrivateKey(typeof pem === "string" ? pem : Buffer.from(pem));
+    key = crypto().createPrivateKey(typeof pem === "string" ? pem : Buffer.from(pem));
   } catch (error) {
     fail("KEY_INVALID", `${what} is not a PEM private key (${(error as Error).message})`);
   }
@@ -38,7 +39,7 @@ export function parseSigningKey(pem: string | Uint8Array, what = "the signing ke
 export function parseVerifyKey(pem: string | Uint8Array, what = "the verification key"): VerifyKey {
   let key: KeyObject;
   try {
-    key = createPublicKey(typeof pem === "string" ? pem : Buffer.from(pem));
+    key = crypto().createPublicKey(typeof pem === "string" ? pem : Buffer.from(pem));
   } catch (error) {
     fail("KEY_INVALID", `${what} is not a PEM public key (${(error as Error).message})`);
   }
@@ -48,6 +49,7 @@ export function parseVerifyKey(pem: string | Uint8Array, what = "the verificatio
 
 /** Signs the manifest bytes; returns the `manifest.sig` content. */
 export function signManifest(manifest: Uint8Array, key: SigningKey): Uint8Array {
+  const { sign } = crypto();
   const signature = key.asymmetricKeyType === "ec"
     ? sign("sha256", manifest, { key, dsaEncoding: "ieee-p1363" })
     : sign("sha256", manifest, key);
@@ -62,6 +64,7 @@ export function verifyManifest(manifest: Uint8Array, sig: Uint8Array, keys: Veri
   const text = new TextDecoder().decode(sig).trim();
   if (!/^[A-Za-z0-9+/]*={0,2}$/.test(text)) return false;
   const raw = Buffer.from(text, "base64");
+  const { verify } = crypto();
   return keys.some((key) => {
     try {
       if (key.asymmetricKeyType === "rsa") return verify("sha256", manifest, key, raw);

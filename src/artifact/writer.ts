@@ -8,7 +8,7 @@
  * when complete (written to a temporary file, synced, renamed).
  */
 import { promises as fs } from "node:fs";
-import { createHash } from "node:crypto";
+import { crypto } from "../builtins.ts";
 import { fail } from "../errors.ts";
 import { readFileStream, syncDir, writeFully } from "../files.ts";
 import { bytesOf, type ByteStream, concat } from "../streams.ts";
@@ -77,7 +77,7 @@ function openSource(source: FileSource): ByteStream {
 }
 
 async function hashFile(source: FileSource, progress: (n: number) => void): Promise<HashedFile> {
-  const hash = createHash("sha256");
+  const hash = crypto().createHash("sha256");
   let size = 0;
   for await (const chunk of openSource(source)) {
     hash.update(chunk);
@@ -343,5 +343,5 @@ function sorted<T>(record: Record<string, T> | undefined): Record<string, T> | u
 }
 
 function sha(bytes: Uint8Array): string {
-  return createHash("sha256").update(bytes).digest("hex");
+  return crypto().createHash("sha256").update(bytes).digest("hex");
 }

@@ -5,10 +5,8 @@
  * flat: a 16 KiB input block of an empty filesystem image can expand to gigabytes, and a
  * pull-based loop only produces the next chunk when the consumer asks for it.
  */
-import createLiblzma from "node-liblzma/wasm/liblzma.js";
 import { OtaError } from "../errors.ts";
 import type { ByteStream } from "../streams.ts";
-import { liblzmaWasm } from "./liblzma_wasm.ts";
 
 interface Liblzma {
   HEAPU8: Uint8Array;
@@ -40,7 +38,15 @@ const OUT_SIZE = 256 * 1024;
 
 let instance: Promise<Liblzma> | undefined;
 function liblzma(): Promise<Liblzma> {
-  instance ??= (createLiblzma as (o: object) => Promise<Liblzma>)({ wasmBinary: liblzmaWasm() });
+  // Loaded on first use: most artifacts carry no xz, and the module and its WebAssembly
+  // are the largest code in the binary.
+  instance ??= (async () => {
+    const [{ default: createLiblzma }, { liblzmaWasm }] = await Promise.all([
+      import("node-liblzma/wasm/liblzma.js"),
+      import("./liblzma_wasm.ts"),
+    ]);
+    return await (createLiblzma as (o: object) => Promise<Liblzma>)({ wasmBinary: liblzmaWasm() });
+  })();
   return instance;
 }
 

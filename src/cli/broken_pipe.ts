@@ -4,6 +4,7 @@
  * with a stack trace. Bun throws EPIPE from the write itself, Node and Deno emit it on the
  * stream; either way the command unwinds (removing its temporary files) and ends here.
  */
+import { fstatSync } from "node:fs";
 import process from "node:process";
 
 let broken = false;
@@ -20,11 +21,25 @@ export function pipeBroken(): boolean {
 
 let installed = false;
 
+/** True when writing to `fd` can find its reader gone: a pipe or a socket, not a file or tty. */
+function canBreak(fd: number): boolean {
+  try {
+    const stat = fstatSync(fd);
+    return stat.isFIFO() || stat.isSocket();
+  } catch {
+    return true;
+  }
+}
+
 export function exitQuietlyOnBrokenPipe(): void {
   if (installed) return;
   installed = true;
-  for (const stream of [process.stdout, process.stderr]) {
-    stream.on("error", (error) => {
+  // Only where a pipe can break: making the stream objects costs several MiB in the binary,
+  // which a command that waits for its input (a FIFO, a download) need not pay.
+  const streams = [[1, () => process.stdout], [2, () => process.stderr]] as const;
+  for (const [fd, stream] of streams) {
+    if (!canBreak(fd)) continue;
+    stream().on("error", (error) => {
       if (!isBrokenPipe(error)) throw error;
       broken = true;
     });

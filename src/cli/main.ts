@@ -6,23 +6,8 @@ import process from "node:process";
 import { Command, CommanderError, Option } from "commander";
 import { ExitCode, OtaError } from "../errors.ts";
 import { VERSION } from "../version.ts";
-import { artifactDumpCommand } from "./artifact_dump.ts";
-import {
-  artifactCatCommand,
-  artifactCpCommand,
-  artifactInstallCommand,
-  artifactRmCommand,
-} from "./artifact_files.ts";
-import { artifactModifyCommand } from "./artifact_modify.ts";
-import { artifactReadCommand, artifactValidateCommand } from "./artifact_read.ts";
-import { artifactSignCommand } from "./artifact_sign.ts";
-import { artifactWriteCommand } from "./artifact_write.ts";
-import { moduleCommand } from "./module.ts";
-import { installModulesCommand } from "./install_modules.ts";
-import { peersCommand } from "./peers.ts";
+import { artifactCommands, commandAt, entriesFor, topCommands } from "./commands.ts";
 import { parseProgressMode, type ProgressMode } from "./progress.ts";
-import { serveCommand } from "./serve.ts";
-import { updateCommands } from "./update.ts";
 import { translateMenderArgs } from "./mender_compat.ts";
 import { checkCommandNames } from "./unknown_command.ts";
 import { runMenderArtifact } from "./mender_artifact.ts";
@@ -33,7 +18,11 @@ export interface GlobalOptions {
   progress: ProgressMode;
 }
 
-export function buildProgram(): Command {
+/**
+ * The program for `argv`: the root, and of its commands only those the command line names
+ * (all of them for help or a name that does not exist, so both read as they always did).
+ */
+export async function buildProgram(argv: string[] = []): Promise<Command> {
   const program = new Command("ota")
     .description(
       "Mender-compatible over-the-air updates: artifacts, A/B root filesystems, Update Modules",
@@ -47,13 +36,20 @@ export function buildProgram(): Command {
     )
     .showHelpAfterError("(run with --help for usage and examples)")
     .exitOverride();
-  const progressMode = () => program.opts<GlobalOptions>().progress;
+  const context = { progressMode: () => program.opts<GlobalOptions>().progress };
+  const load = async (entries: typeof topCommands) =>
+    (await Promise.all(entries.map((e) => e.load(context)))).flat();
 
-  const artifact = new Command("artifact")
-    .description("write, read, validate and sign Mender Artifacts")
-    .addHelpText(
-      "after",
-      `
+  const at = commandAt(argv, ["--progress"]);
+  const word = at < 0 ? undefined : argv[at];
+  if (
+    word === undefined || word === "artifact" || !topCommands.some((e) => e.names.includes(word))
+  ) {
+    const artifact = new Command("artifact")
+      .description("write, read, validate and sign Mender Artifacts")
+      .addHelpText(
+        "after",
+        `
 Examples:
   ota artifact write rootfs-image -n release-2 -t raspberrypi4 -f rootfs.ext4
   ota artifact read release-2.mender
@@ -61,25 +57,17 @@ Examples:
   ota artifact sign -k signing.key release-2.mender
   ota artifact modify -u https://mender.example.com -n release-2.1 release-2.mender
   ota artifact cat release-2.mender:/etc/mender/mender.conf`,
-    );
-  artifact.addCommand(artifactWriteCommand(progressMode));
-  artifact.addCommand(artifactReadCommand(progressMode));
-  artifact.addCommand(artifactValidateCommand(progressMode));
-  artifact.addCommand(artifactSignCommand());
-  artifact.addCommand(artifactDumpCommand());
-  artifact.addCommand(artifactModifyCommand());
-  artifact.addCommand(artifactCpCommand());
-  artifact.addCommand(artifactCatCommand());
-  artifact.addCommand(artifactInstallCommand());
-  artifact.addCommand(artifactRmCommand());
-  program.addCommand(artifact);
-  for (const command of updateCommands(() => program.opts<GlobalOptions>())) {
-    program.addCommand(command);
+      );
+    const rest = argv.slice(at + 1);
+    const sub = word === "artifact" && commandAt(rest) >= 0 ? rest[commandAt(rest)] : undefined;
+    for (const command of await load(entriesFor(artifactCommands, sub))) {
+      artifact.addCommand(command);
+    }
+    program.addCommand(artifact);
   }
-  program.addCommand(serveCommand());
-  program.addCommand(moduleCommand());
-  program.addCommand(installModulesCommand());
-  program.addCommand(peersCommand(progressMode));
+  if (word !== "artifact") {
+    for (const command of await load(entriesFor(topCommands, word))) program.addCommand(command);
+  }
 
   program.addHelpText(
     "after",
@@ -131,9 +119,8 @@ export async function run(argv: string[], name = invokedAs()): Promise<number> {
 }
 
 async function runAs(argv: string[], name: string): Promise<number> {
-  const program = buildProgram();
   if (name === "mender-artifact") {
-    return await runMenderArtifact(argv, program, (error) => reportError(error, false));
+    return await runMenderArtifact(argv, buildProgram, (error) => reportError(error, false));
   }
   if (name === "mender" || name === "mender-update") {
     try {
@@ -143,6 +130,7 @@ async function runAs(argv: string[], name: string): Promise<number> {
     }
   }
   try {
+    const program = await buildProgram(argv);
     checkCommandNames(program, argv);
     await program.parseAsync(argv, { from: "user" });
     // commands that end with a non-zero Mender exit code (2: nothing in progress) set it here

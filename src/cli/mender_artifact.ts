@@ -197,7 +197,7 @@ export function startMenderArtifact(): void {
 /** Runs a mender-artifact command line on ota's commands; resolves with the exit code. */
 export async function runMenderArtifact(
   argv: string[],
-  program: Command,
+  program: (argv: string[]) => Promise<Command>,
   report: (error: unknown) => void,
 ): Promise<number> {
   let translated: string[];
@@ -214,7 +214,7 @@ export async function runMenderArtifact(
   }
   startMenderArtifact();
   try {
-    await program.parseAsync(translated, { from: "user" });
+    await (await program(translated)).parseAsync(translated, { from: "user" });
     return typeof process.exitCode === "number" ? process.exitCode : 0;
   } catch (error) {
     report(error);

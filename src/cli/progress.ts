@@ -3,6 +3,7 @@
  * percent for a UI or a script (`--progress=json`), or nothing.
  */
 import process from "node:process";
+import { isatty } from "node:tty";
 import { fail } from "../errors.ts";
 import type { Progress } from "../progress.ts";
 
@@ -13,13 +14,12 @@ export function parseProgressMode(value: string): ProgressMode {
   fail("BAD_ARGUMENTS", `--progress must be auto, bar, json or none, not ${JSON.stringify(value)}`);
 }
 
-export function createProgress(
-  mode: ProgressMode,
-  out: NodeJS.WriteStream = process.stderr,
-): Progress {
-  const resolved = mode === "auto" ? (out.isTTY ? "bar" : "none") : mode;
-  if (resolved === "bar") return barProgress(out);
-  if (resolved === "json") return jsonProgress(out);
+/** Progress on `out` (stderr unless given; its stream is made only when drawn on). */
+export function createProgress(mode: ProgressMode, out?: NodeJS.WriteStream): Progress {
+  const terminal = () => (out ? out.isTTY === true : isatty(2));
+  const resolved = mode === "auto" ? (terminal() ? "bar" : "none") : mode;
+  if (resolved === "bar") return barProgress(out ?? process.stderr);
+  if (resolved === "json") return jsonProgress(out ?? process.stderr);
   return { step() {}, update() {}, done() {} };
 }
 

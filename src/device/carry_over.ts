@@ -16,7 +16,6 @@
  *      it into Mender's store (Mender committed or rolled it back); any other stays.
  * Nothing is written here: the next save of the store (saveDeviceStore) writes both.
  */
-import { randomUUID } from "node:crypto";
 import { promises as fs } from "node:fs";
 import type { ArtifactHeader } from "../artifact/header.ts";
 import { fail } from "../errors.ts";
@@ -142,7 +141,7 @@ export function recordOf(
     ...(update.clears ? { clears_artifact_provides: update.clears } : {}),
   };
   const record = {
-    id: update.id && SAFE_ID.test(update.id) ? update.id : randomUUID(),
+    id: update.id && SAFE_ID.test(update.id) ? update.id : crypto.randomUUID(),
     state,
     startedAt: started.toISOString(),
     source: update.uri ?? `${path} (left by Mender's ${update.from}, ${update.menderState})`,

@@ -6,7 +6,7 @@
  * end the SHA-256 of everything delivered is checked: on a mismatch the stream errors
  * instead of closing, and the peers that contributed are dropped for the next attempt.
  */
-import { createHash } from "node:crypto";
+import { crypto } from "../builtins.ts";
 import { fail, OtaError } from "../errors.ts";
 import { sleep } from "../http/backoff.ts";
 import { DEFAULT_LIMITS, type TransferLimits } from "../http/limits.ts";
@@ -82,7 +82,7 @@ export function peerStream(
   sources: PeerSources,
   options: PeerStreamOptions = {},
 ): ByteStream {
-  const hash = createHash("sha256");
+  const hash = crypto().createHash("sha256");
   let reader: ReadableStreamDefaultReader<Uint8Array> | undefined;
   let contributors: () => string[] = () => [];
   return new ReadableStream<Uint8Array>({

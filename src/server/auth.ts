@@ -1,7 +1,7 @@
 /** `--token`: every request must carry `Authorization: Bearer <token>`. */
-import { createHash, timingSafeEqual } from "node:crypto";
+import { crypto } from "../builtins.ts";
 
-const digest = (text: string) => createHash("sha256").update(text).digest();
+const digest = (text: string) => crypto().createHash("sha256").update(text).digest();
 
 /**
  * Compares in constant time: both sides are hashed first, so neither the length nor the
@@ -10,6 +10,6 @@ const digest = (text: string) => createHash("sha256").update(text).digest();
 export function bearerMatches(authorization: string | null, token: string): boolean {
   const match = /^Bearer[ ]+(\S+)\s*$/i.exec(authorization ?? "");
   const presented = match?.[1] ?? "";
-  const equal = timingSafeEqual(digest(presented), digest(token));
+  const equal = crypto().timingSafeEqual(digest(presented), digest(token));
   return equal && match !== null;
 }

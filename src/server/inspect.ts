@@ -3,7 +3,7 @@
  * header, every payload checksum, the signature when keys are given) and the whole file is
  * hashed for its ETag. Only a file that passes is ever offered for download.
  */
-import { createHash } from "node:crypto";
+import { crypto } from "../builtins.ts";
 import { verifyArtifact } from "../artifact/reader.ts";
 import type { VerifyKey } from "../artifact/signature.ts";
 import { artifactDepends } from "../device/provides.ts";
@@ -52,7 +52,7 @@ export function sameStamp(a: FileStamp, b: FileStamp): boolean {
 }
 
 export async function sha256OfFile(path: string, size: number): Promise<string> {
-  const hash = createHash("sha256");
+  const hash = crypto().createHash("sha256");
   for await (const chunk of readFileStream(path, 0, size)) hash.update(chunk);
   return hash.digest("hex");
 }

@@ -5,7 +5,6 @@
  * and have a handler (a missing Update Module fails here, before anything changes); only then
  * does the machine start at Download.
  */
-import { randomUUID } from "node:crypto";
 import { openArtifact } from "../artifact/reader.ts";
 import { readIdentity, readInstalled } from "../device/identity.ts";
 import { requireCompatible } from "../device/provides.ts";
@@ -70,7 +69,7 @@ export async function beginUpdate(
     }
     await engine.handlerFor(payload.type);
     store.update = record = {
-      id: request.id ?? randomUUID(),
+      id: request.id ?? crypto.randomUUID(),
       state: "Download_Enter",
       startedAt: new Date().toISOString(),
       source: source.name,
