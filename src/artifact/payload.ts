@@ -2,7 +2,7 @@
  * One `data/NNNN.tar*` member: decompressed and untarred lazily, each file handed out as a
  * stream that is hashed while it passes and errors, instead of closing, on a mismatch.
  */
-import { createHash } from "node:crypto";
+import { crypto } from "../builtins.ts";
 import { asOtaError, fail, OtaError } from "../errors.ts";
 import { collectEvery } from "../platform.ts";
 import { byteLimit, type ByteStream, drain } from "../streams.ts";
@@ -122,7 +122,7 @@ function verifiedFile(
   period: number,
 ): ByteStream {
   const reader = body.getReader();
-  const hash = createHash("sha256");
+  const hash = crypto().createHash("sha256");
   const collect = collectEvery(period);
   return new ReadableStream<Uint8Array>({
     async pull(controller) {
