@@ -10,6 +10,7 @@ import type { Transform } from "node:stream";
 import { zlib } from "../builtins.ts";
 import { asOtaError, fail } from "../errors.ts";
 import type { ByteStream } from "../streams.ts";
+import { gzipBlocks } from "./gzip_blocks.ts";
 import { xzCompress, xzDecompress } from "./xz.ts";
 
 export const compressions = ["none", "gzip", "xz", "zstd"] as const;
@@ -90,6 +91,8 @@ export function decompress(
 export interface CompressOptions {
   /** 1 (fastest) .. 9 (smallest); each compression's own default when absent. */
   level?: number;
+  /** gzip: independent blocks compressed in parallel (for large data; see gzip_blocks.ts). */
+  blocks?: boolean;
 }
 
 export function compress(
@@ -102,6 +105,7 @@ export function compress(
     case "none":
       return input;
     case "gzip":
+      if (options.blocks) return gzipBlocks(input, level ?? 6);
       return pumpNodeTransform(input, zlib().createGzip({ level: level ?? 6 }), "gzip");
     case "zstd": {
       const params = { [zlib().constants.ZSTD_c_compressionLevel]: zstdLevel(level) };

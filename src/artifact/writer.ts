@@ -9,8 +9,9 @@
  */
 import { promises as fs } from "node:fs";
 import { crypto } from "../builtins.ts";
+import { collectEvery } from "../platform.ts";
 import { fail } from "../errors.ts";
-import { readFileStream, syncDir, writeFully } from "../files.ts";
+import { readFileInTurns, readFileStream, syncDir, writeFully } from "../files.ts";
 import { bytesOf, type ByteStream, concat } from "../streams.ts";
 import { compress, type Compression, compressionSuffix } from "./compression.ts";
 import { jsonBytes } from "./json.ts";
@@ -70,16 +71,21 @@ interface HashedFile {
   sha256: string;
 }
 
-function openSource(source: FileSource): ByteStream {
+/** A payload file's bytes; `chunk` sets the read size (1 MiB blocks for the compressor). */
+function openSource(source: FileSource, chunk?: number): ByteStream {
   return "path" in source
-    ? readFileStream(source.path)
+    ? readFileStream(source.path, 0, Infinity, chunk)
     : new Blob([source.bytes as BlobPart]).stream();
 }
+
+/** Bytes read between two garbage collections: each chunk read is garbage soon after. */
+const COLLECT_EVERY = 32 * 1024 * 1024;
 
 async function hashFile(source: FileSource, progress: (n: number) => void): Promise<HashedFile> {
   const hash = crypto().createHash("sha256");
   let size = 0;
-  for await (const chunk of openSource(source)) {
+  const chunks = "path" in source ? readFileInTurns(source.path) : openSource(source);
+  for await (const chunk of chunks) {
     hash.update(chunk);
     size += chunk.byteLength;
     progress(chunk.byteLength);
@@ -189,12 +195,14 @@ function dataTar(files: HashedFile[], mtime: number): ByteStream {
   let index = 0;
   let current: { file: HashedFile; reader: ReadableStreamDefaultReader<Uint8Array> } | undefined;
   let seen = 0;
+  const collect = collectEvery(COLLECT_EVERY);
   return new ReadableStream<Uint8Array>({
     async pull(controller) {
       if (current) {
         const next = await current.reader.read();
         if (!next.done) {
           seen += next.value.byteLength;
+          collect(next.value.byteLength);
           controller.enqueue(next.value);
           return;
         }
@@ -215,7 +223,7 @@ function dataTar(files: HashedFile[], mtime: number): ByteStream {
       controller.enqueue(
         tarHeader({ name: file.source.name, size: file.size, mtime, owner: "root" }),
       );
-      current = { file, reader: openSource(file.source).getReader() };
+      current = { file, reader: openSource(file.source, 1024 * 1024).getReader() };
       seen = 0;
     },
     async cancel(reason) {
@@ -299,7 +307,7 @@ export async function writeArtifact(
           }),
         ),
         spec.compression,
-        { level: spec.compressionLevel },
+        { level: spec.compressionLevel, blocks: true },
       );
       for await (const chunk of body) {
         await put(chunk);
