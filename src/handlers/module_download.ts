@@ -10,7 +10,7 @@ import { constants, promises as fs } from "node:fs";
 import { join } from "node:path";
 import type { PayloadFile } from "../artifact/payload.ts";
 import { fail, OtaError } from "../errors.ts";
-import { writeFully } from "../files.ts";
+import { unfilledBytes, writeFully } from "../files.ts";
 import { runTool } from "../process.ts";
 
 export interface ModuleProcess {
@@ -54,10 +54,14 @@ async function openForModule(
   return EXITED;
 }
 
+/** Bytes a FIFO write carries: a few large writes instead of one per 256 KiB chunk. */
+const POUR_BLOCK = 1024 * 1024;
+
 /**
  * Writes a whole stream into a FIFO, failing if the module exits before reading it all.
- * One write is in flight while the next chunk is read and hashed, so the module copies
- * while ota verifies.
+ * The bytes go out in 1 MiB blocks from two reused buffers: one is written while the next
+ * fills, so the module copies while ota reads and verifies, and nothing is left for the
+ * garbage collector.
  */
 async function pour(
   handle: fs.FileHandle,
@@ -75,6 +79,9 @@ async function pour(
       `the module exited before reading all of ${file.name} (${written} of ${file.size} bytes)`,
     );
   };
+  const blocks = [unfilledBytes(POUR_BLOCK), unfilledBytes(POUR_BLOCK)];
+  let turn = 0;
+  let filled = 0;
   let inFlight: Promise<boolean> | undefined;
   let inFlightBytes = 0;
   const settle = async () => {
@@ -84,15 +91,28 @@ async function pour(
     onBytes?.(written);
     inFlight = undefined;
   };
+  const send = async () => {
+    await settle(); // the other block is free again
+    if (!filled) return;
+    const write = writeSequential(handle, blocks[turn]!.subarray(0, filled)).then(() => true);
+    write.catch(() => {}); // a write blocked on a full pipe fails once the module is gone
+    inFlight = Promise.race([write, exited]);
+    inFlight.catch(() => {}); // awaited in settle(); unawaited if the payload stream fails
+    inFlightBytes = filled;
+    turn ^= 1;
+    filled = 0;
+  };
   try {
     for await (const chunk of file.stream) {
-      await settle();
-      const write = writeSequential(handle, chunk).then(() => true);
-      write.catch(() => {}); // a write blocked on a full pipe fails once the module is gone
-      inFlight = Promise.race([write, exited]);
-      inFlight.catch(() => {}); // awaited in settle(); unawaited if the payload stream fails
-      inFlightBytes = chunk.byteLength;
+      for (let offset = 0; offset < chunk.byteLength;) {
+        const n = Math.min(chunk.byteLength - offset, POUR_BLOCK - filled);
+        blocks[turn]!.set(chunk.subarray(offset, offset + n), filled);
+        filled += n;
+        offset += n;
+        if (filled === POUR_BLOCK) await send();
+      }
     }
+    await send();
     await settle();
   } catch (error) {
     if (error instanceof OtaError) throw error;
