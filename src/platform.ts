@@ -16,6 +16,9 @@ export interface HttpClientOptions {
   insecure?: boolean;
   /** Proxy URL for this request, already chosen from HTTPS_PROXY / NO_PROXY. */
   proxy?: string;
+  /** PEM client certificate and its key, for servers that want mutual TLS. */
+  cert?: string;
+  key?: string;
 }
 
 /**
@@ -25,14 +28,20 @@ export interface HttpClientOptions {
 export function httpFetch(options: HttpClientOptions): typeof fetch {
   if (runtime === "bun") {
     const extra = {
-      ...(options.ca || options.insecure
-        ? { tls: { ca: options.ca, rejectUnauthorized: !options.insecure } }
+      ...(options.ca || options.insecure || options.cert
+        ? {
+          tls: {
+            ca: options.ca,
+            rejectUnauthorized: !options.insecure,
+            ...(options.cert ? { cert: options.cert, key: options.key } : {}),
+          },
+        }
         : {}),
       ...(options.proxy ? { proxy: options.proxy } : {}),
     };
     return (input, init) => fetch(input, { ...init, ...extra } as unknown as RequestInit);
   }
-  if (runtime === "deno" && (options.ca || options.proxy || options.insecure)) {
+  if (runtime === "deno" && (options.ca || options.proxy || options.insecure || options.cert)) {
     if (options.insecure) {
       throw new Error(
         "SkipVerify needs the compiled ota binary; under Deno run with --unsafely-ignore-certificate-errors",
@@ -41,6 +50,7 @@ export function httpFetch(options: HttpClientOptions): typeof fetch {
     const client = g.Deno.createHttpClient({
       ...(options.ca ? { caCerts: [options.ca] } : {}),
       ...(options.proxy ? { proxy: { url: options.proxy } } : {}),
+      ...(options.cert ? { cert: options.cert, key: options.key } : {}),
     });
     return (input, init) => fetch(input, { ...init, client } as unknown as RequestInit);
   }

@@ -17,6 +17,7 @@ import { artifactModifyCommand } from "./artifact_modify.ts";
 import { artifactReadCommand, artifactValidateCommand } from "./artifact_read.ts";
 import { artifactSignCommand } from "./artifact_sign.ts";
 import { artifactWriteCommand } from "./artifact_write.ts";
+import { daemonCommands } from "./daemon.ts";
 import { moduleCommand } from "./module.ts";
 import { installModulesCommand } from "./install_modules.ts";
 import { peersCommand } from "./peers.ts";
@@ -76,6 +77,7 @@ Examples:
   for (const command of updateCommands(() => program.opts<GlobalOptions>())) {
     program.addCommand(command);
   }
+  for (const command of daemonCommands()) program.addCommand(command);
   program.addCommand(serveCommand());
   program.addCommand(moduleCommand());
   program.addCommand(installModulesCommand());

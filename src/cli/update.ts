@@ -59,7 +59,7 @@ export function addDeviceOptions(command: Command): Command {
     .option("--no-syslog", "accepted for Mender's command lines; ota logs to stderr");
 }
 
-async function engineFor(o: DeviceOptions, progress: ProgressMode): Promise<Engine> {
+export async function engineFor(o: DeviceOptions, progress: ProgressMode): Promise<Engine> {
   const config = await loadConfig(o.config, o.fallbackConfig);
   if (o.trustedCerts) config.ServerCertificate = o.trustedCerts;
   if (o.skipverify) config.SkipVerify = true;

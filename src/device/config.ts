@@ -9,6 +9,30 @@ import { fail } from "../errors.ts";
 
 const seconds = z.number().int().positive();
 
+/** Managed mode's keys (`ota daemon`), with Mender's names and defaults (5.x where 3.4 differs). */
+const managedKeys = {
+  ServerURL: z.string().min(1).optional(),
+  Servers: z.array(z.object({ ServerURL: z.string().min(1) }).passthrough()).optional(),
+  TenantToken: z.string().default(""),
+  UpdatePollIntervalSeconds: seconds.default(1800),
+  InventoryPollIntervalSeconds: seconds.default(28800),
+  RetryPollIntervalSeconds: seconds.default(300),
+  /** 0: no limit on tries (the backoff still gives up after three at the longest interval). */
+  RetryPollCount: z.number().int().min(0).default(0),
+  HttpsClient: z.object({
+    Certificate: z.string().min(1).optional(),
+    Key: z.string().min(1).optional(),
+  }).passthrough().optional(),
+  Security: z.object({ AuthPrivateKey: z.string().min(1).optional() }).passthrough().optional(),
+  /** ota: the key made on first start when there is none (RSA 3072 as Mender 3.x/4.x). */
+  DeviceKeyType: z.enum(["rsa", "ecdsa", "ed25519"]).default("rsa"),
+  /** ota: what the daemon runs when an update needs a reboot. */
+  RebootCommand: z.string().min(1).default("reboot"),
+  /** ota: Mender's identity script and inventory scripts directory. */
+  IdentityScript: z.string().default("/usr/share/mender/identity/mender-device-identity"),
+  InventoryScriptsDir: z.string().default("/usr/share/mender/inventory"),
+};
+
 export const configSchema = z.object({
   RootfsPartA: z.string().min(1).optional(),
   RootfsPartB: z.string().min(1).optional(),
@@ -40,6 +64,7 @@ export const configSchema = z.object({
   ScriptsDir: z.string().default("/etc/mender/scripts"),
   ModulesDir: z.string().default("/usr/share/mender/modules/v3"),
   ArtifactInfoFile: z.string().default("/etc/mender/artifact_info"),
+  ...managedKeys,
 }).passthrough().superRefine((config, ctx) => {
   if (config.ArtifactVerifyKey && config.ArtifactVerifyKeys?.length) {
     ctx.addIssue({
@@ -64,6 +89,16 @@ export function resolvePaths(config: Config, dataDir: string): Paths {
     deviceTypeFile: config.DeviceTypeFile ?? `${dataDir}/device_type`,
     updateLogDir: config.UpdateLogPath ?? dataDir,
   };
+}
+
+/** The servers to talk to, in order: `Servers`, else `ServerURL`; no trailing slash. */
+export function serverUrls(config: Config): string[] {
+  const urls = config.Servers?.length
+    ? config.Servers.map((s) => s.ServerURL)
+    : config.ServerURL
+    ? [config.ServerURL]
+    : [];
+  return urls.map((url) => (/^https?:\/\//.test(url) ? url : `https://${url}`).replace(/\/+$/, ""));
 }
 
 export function verifyKeyPaths(config: Config): string[] {

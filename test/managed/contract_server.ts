@@ -1,0 +1,396 @@
+/**
+ * A Mender server of the tests' own, for the device API only, written from the OpenAPI files:
+ * authentication (signature, tenant token, pending devices), next deployment (v2, v1 POST,
+ * v1 GET), status reports, logs, inventory (PUT/PATCH) and artifact downloads (Range). It
+ * checks every request (contract_checks.ts), records it, and has switches for the faults a
+ * device must survive: pending, forced 401, no v2 (open-source server), inventory 405, 409
+ * aborts, 5xx bursts, cut downloads and slow answers.
+ */
+import { Buffer } from "node:buffer";
+import { createHash, randomUUID, X509Certificate } from "node:crypto";
+import { readFileSync, statSync } from "node:fs";
+import http from "node:http";
+import https from "node:https";
+import type { TLSSocket } from "node:tls";
+import {
+  attributesSchema,
+  authRequestSchema,
+  checkSignature,
+  type KeyType,
+  logSchema,
+  nextV1PostSchema,
+  nextV2Schema,
+  problemOf,
+  statusSchema,
+} from "./contract_checks.ts";
+
+export interface DeploymentSpec {
+  id: string;
+  artifactName: string;
+  deviceTypes: string[];
+  /** The .mender file served for it. */
+  file: string;
+  /** Answer this many polls with 204 before offering it. */
+  offerAfterPolls?: number;
+  /** 409 from the first report with this status on, or from the n-th report (1-based) on. */
+  abort?: { fromStatus?: string; fromReport?: number };
+}
+
+export interface Switches {
+  /** The first n auth requests get 401 (a device not accepted yet). */
+  pendingAuths?: number;
+  /** When set, the auth request must carry this tenant token. */
+  tenantToken?: string;
+  /** One 401 (and every token revoked) for the first request matching each rule. */
+  force401?: { method?: string; path: RegExp; status?: string }[];
+  /** An open-source server: no v2 next, no v1 POST next. */
+  noV2?: boolean;
+  inventory405?: boolean;
+  /** 5xx for API requests matching `path` (default: all): `count` of them, or until `untilMs` (server time). */
+  fail5xx?: { path?: RegExp; count?: number; untilMs?: number; status?: number };
+  /** Artifact downloads break after this many body bytes, the first `times` times. */
+  cutDownload?: { afterBytes: number; times: number };
+  /** Answers to requests matching `path` wait this long. */
+  slow?: { ms: number; path?: RegExp };
+  /** Mutual TLS: requests without a client certificate signed by the CA get 403. */
+  requireClientCert?: boolean;
+}
+
+export interface Recorded {
+  seq: number;
+  /** Milliseconds since the server started. */
+  t: number;
+  method: string;
+  path: string;
+  query: string;
+  headers: Record<string, string>;
+  text: string;
+  json?: unknown;
+  /** What the contract found wrong; empty when the request was valid. */
+  problems: string[];
+  keyType?: KeyType;
+  signatureValid?: boolean;
+  /** Which bearer the request carried: a device token, the tenant token, or none. */
+  bearer: "device" | "tenant" | "revoked" | "none" | "other";
+  clientCert?: { cn?: string; valid: boolean };
+  status: number;
+  response: string;
+}
+
+export interface ContractServer extends AsyncDisposable {
+  url: string;
+  port: number;
+  requests: Recorded[];
+  switches: Switches;
+  deployments: DeploymentSpec[];
+  /** Reports received per deployment id. */
+  reports(id: string): string[];
+  waitFor(done: (requests: Recorded[]) => boolean, timeoutMs: number, what?: string): Promise<void>;
+}
+
+export interface ServerOptions {
+  deployments?: DeploymentSpec[];
+  switches?: Switches;
+  tls?: { cert: string; key: string; ca?: string };
+}
+
+const API = "/api/devices";
+const FINAL = ["success", "failure", "already-installed"];
+
+function fakeJwt(device: string): string {
+  const part = (value: unknown) => Buffer.from(JSON.stringify(value)).toString("base64url");
+  const claims = { jti: randomUUID(), sub: device, iss: "Mender", "mender.device": true };
+  return `${part({ alg: "RS256", typ: "JWT" })}.${part(claims)}.${
+    createHash("sha256").update(randomUUID()).digest("base64url")
+  }`;
+}
+
+export async function contractServer(options: ServerOptions = {}): Promise<ContractServer> {
+  const started = Date.now();
+  const requests: Recorded[] = [];
+  const switches: Switches = { ...options.switches };
+  const deployments = [...(options.deployments ?? [])];
+  const reports = new Map<string, string[]>();
+  const tokens = new Set<string>();
+  const revoked = new Set<string>();
+  let auths = 0;
+  let polls = 0;
+  let cuts = 0;
+  let failed5xx = 0;
+  const ca = options.tls?.ca ? new X509Certificate(options.tls.ca) : undefined;
+  let url = "";
+
+  const finished = (id: string) => (reports.get(id) ?? []).some((s) => FINAL.includes(s));
+
+  function offer(): string | undefined {
+    polls++;
+    const pending = deployments.find((d) => !finished(d.id));
+    if (!pending || polls <= (pending.offerAfterPolls ?? 0)) return undefined;
+    return JSON.stringify({
+      id: pending.id,
+      artifact: {
+        id: createHash("md5").update(pending.id).digest("hex"),
+        artifact_name: pending.artifactName,
+        source: {
+          uri: `${url}/artifacts/${pending.id}.mender`,
+          expire: new Date(Date.now() + 86_400_000).toISOString(),
+        },
+        device_types_compatible: pending.deviceTypes,
+      },
+    });
+  }
+
+  type Answer = { status: number; body?: string; type?: string };
+  const error = (status: number, message: string): Answer => ({
+    status,
+    body: JSON.stringify({ error: message, request_id: randomUUID() }),
+    type: "application/json",
+  });
+
+  function route(r: Recorded, raw: Buffer): Answer {
+    const validate = (result: { success: boolean; error?: unknown }) => {
+      // deno-lint-ignore no-explicit-any
+      const problem = problemOf(result as any);
+      if (problem) r.problems.push(problem);
+      return !problem;
+    };
+    if (r.path === `${API}/v1/authentication/auth_requests` && r.method === "POST") {
+      if (!validate(authRequestSchema.safeParse(r.json))) return error(400, r.problems[0]);
+      const body = r.json as { id_data: string; pubkey: string; tenant_token?: string };
+      try {
+        JSON.parse(body.id_data);
+      } catch {
+        r.problems.push("id_data is not JSON");
+        return error(400, "id_data is not JSON");
+      }
+      const signature = r.headers["x-men-signature"];
+      if (!signature) {
+        r.problems.push("no X-MEN-Signature");
+        return error(400, "missing request signature header");
+      }
+      const check = checkSignature(raw, body.pubkey, signature);
+      r.keyType = check.keyType;
+      r.signatureValid = check.valid;
+      if (check.problem) r.problems.push(check.problem);
+      if (!check.valid) return error(401, "signature verification failed");
+      if (switches.tenantToken !== undefined && body.tenant_token !== switches.tenantToken) {
+        return error(401, "tenant token verification failed");
+      }
+      if (++auths <= (switches.pendingAuths ?? 0)) return error(401, "unauthorized");
+      const token = fakeJwt(createHash("sha256").update(body.pubkey).digest("hex").slice(0, 24));
+      tokens.add(token);
+      return { status: 200, body: token, type: "application/jwt" };
+    }
+    if (!r.path.startsWith(`${API}/`)) return error(404, "not found");
+    if (r.bearer !== "device") return error(401, "unauthorized");
+    const rule = switches.force401?.find((rule) =>
+      (!rule.method || rule.method === r.method) && rule.path.test(r.path) &&
+      (!rule.status || (r.json as { status?: string })?.status === rule.status)
+    );
+    if (rule) {
+      switches.force401 = switches.force401!.filter((other) => other !== rule);
+      for (const token of tokens) revoked.add(token);
+      tokens.clear();
+      return error(401, "token expired (forced by the test)");
+    }
+    const fault = switches.fail5xx;
+    if (fault && (!fault.path || fault.path.test(r.path))) {
+      const byCount = fault.count !== undefined && failed5xx < fault.count;
+      const byTime = fault.untilMs !== undefined && r.t < fault.untilMs;
+      if (byCount || byTime) {
+        failed5xx++;
+        return error(fault.status ?? 500, "internal error (forced by the test)");
+      }
+    }
+    const next = "/deployments/device/deployments/next";
+    if (r.path === `${API}/v2${next}` && r.method === "POST") {
+      if (switches.noV2) return error(404, "not found");
+      if (!validate(nextV2Schema.safeParse(r.json))) return error(400, r.problems[0]);
+      const body = offer();
+      return body ? { status: 200, body, type: "application/json" } : { status: 204 };
+    }
+    if (r.path === `${API}/v1${next}` && r.method === "POST") {
+      if (switches.noV2) return error(404, "not found");
+      if (!validate(nextV1PostSchema.safeParse(r.json))) return error(400, r.problems[0]);
+      const body = offer();
+      return body ? { status: 200, body, type: "application/json" } : { status: 204 };
+    }
+    if (r.path === `${API}/v1${next}` && r.method === "GET") {
+      const query = new URLSearchParams(r.query);
+      if (!query.get("artifact_name") || !query.get("device_type")) {
+        r.problems.push("artifact_name and device_type are required query parameters");
+        return error(400, r.problems.at(-1)!);
+      }
+      const body = offer();
+      return body ? { status: 200, body, type: "application/json" } : { status: 204 };
+    }
+    const deployment =
+      /^\/api\/devices\/v1\/deployments\/device\/deployments\/([^/]+)\/(status|log)$/
+        .exec(r.path);
+    if (deployment && r.method === "PUT") {
+      const spec = deployments.find((d) => d.id === decodeURIComponent(deployment[1]));
+      if (!spec) return error(404, "deployment not found");
+      if (deployment[2] === "log") {
+        if (!validate(logSchema.safeParse(r.json))) return error(400, r.problems[0]);
+        return { status: 204 };
+      }
+      if (!validate(statusSchema.safeParse(r.json))) return error(400, r.problems[0]);
+      const status = (r.json as { status: string }).status;
+      const list = reports.get(spec.id) ?? [];
+      list.push(status);
+      reports.set(spec.id, list);
+      const abort = spec.abort;
+      const abortedNow = abort && (
+        (abort.fromReport !== undefined && list.length >= abort.fromReport) ||
+        (abort.fromStatus !== undefined && list.includes(abort.fromStatus))
+      );
+      return abortedNow ? error(409, "deployment aborted") : { status: 204 };
+    }
+    if (r.path === `${API}/v1/inventory/device/attributes`) {
+      if (r.method !== "PUT" && r.method !== "PATCH") return error(405, "method not allowed");
+      if (r.method === "PUT" && switches.inventory405) return error(405, "method not allowed");
+      if (!validate(attributesSchema.safeParse(r.json))) return error(400, r.problems[0]);
+      return { status: 200 };
+    }
+    return error(404, "not found");
+  }
+
+  function serveArtifact(r: Recorded, res: http.ServerResponse): void {
+    const spec = deployments.find((d) => r.path === `/artifacts/${d.id}.mender`);
+    if (!spec) {
+      r.status = 404;
+      res.writeHead(404).end();
+      return;
+    }
+    const size = statSync(spec.file).size;
+    const bytes = readFileSync(spec.file);
+    const range = /^bytes=(\d+)-$/.exec(r.headers.range ?? "");
+    const start = range ? Number(range[1]) : 0;
+    const headers: Record<string, string | number> = {
+      "content-type": "application/vnd.mender-artifact",
+      "accept-ranges": "bytes",
+      "content-length": size - start,
+      etag: `"${createHash("md5").update(bytes).digest("hex")}"`,
+    };
+    if (range) headers["content-range"] = `bytes ${start}-${size - 1}/${size}`;
+    r.status = range ? 206 : 200;
+    res.writeHead(r.status, headers);
+    const cut = switches.cutDownload;
+    if (cut && cuts < cut.times && size - start > cut.afterBytes) {
+      cuts++;
+      res.write(bytes.subarray(start, start + cut.afterBytes), () => res.socket?.destroy());
+      return;
+    }
+    res.end(bytes.subarray(start));
+  }
+
+  const handler = (req: http.IncomingMessage, res: http.ServerResponse) => {
+    const chunks: Buffer[] = [];
+    req.on("data", (chunk: Buffer) => chunks.push(chunk));
+    req.on("end", async () => {
+      const raw = Buffer.concat(chunks);
+      const parsed = new URL(req.url ?? "/", "http://server");
+      const headers = Object.fromEntries(
+        Object.entries(req.headers).map(([k, v]) => [k, Array.isArray(v) ? v.join(", ") : v ?? ""]),
+      );
+      const text = raw.toString("utf8");
+      let json: unknown;
+      try {
+        json = text ? JSON.parse(text) : undefined;
+      } catch {
+        json = undefined;
+      }
+      const bearerValue = /^Bearer (.*)$/.exec(headers.authorization ?? "")?.[1];
+      const tenant = (json as { tenant_token?: unknown } | undefined)?.tenant_token;
+      const r: Recorded = {
+        seq: requests.length + 1,
+        t: Date.now() - started,
+        method: req.method ?? "",
+        path: parsed.pathname,
+        query: parsed.search.slice(1),
+        headers,
+        text,
+        json,
+        problems: [],
+        bearer: bearerValue === undefined
+          ? "none"
+          : tokens.has(bearerValue)
+          ? "device"
+          : revoked.has(bearerValue)
+          ? "revoked"
+          : bearerValue === (typeof tenant === "string" ? tenant : switches.tenantToken)
+          ? "tenant"
+          : "other",
+        status: 0,
+        response: "",
+      };
+      requests.push(r);
+      const socket = req.socket as TLSSocket;
+      if (typeof socket.getPeerCertificate === "function") {
+        const peer = socket.getPeerCertificate(false);
+        if (peer && peer.raw) {
+          const cert = new X509Certificate(peer.raw);
+          r.clientCert = {
+            cn: /CN=([^\n,]+)/.exec(cert.subject)?.[1],
+            valid: ca ? cert.verify(ca.publicKey) : false,
+          };
+        }
+      }
+      if (switches.slow && (!switches.slow.path || switches.slow.path.test(r.path))) {
+        await new Promise((resolve) => setTimeout(resolve, switches.slow!.ms));
+      }
+      if (switches.requireClientCert && !r.clientCert?.valid) {
+        r.status = 403;
+        res.writeHead(403).end();
+        return;
+      }
+      if (r.path.startsWith("/artifacts/") && r.method === "GET") return serveArtifact(r, res);
+      const answer = route(r, raw);
+      r.status = answer.status;
+      r.response = answer.body ?? "";
+      res.writeHead(answer.status, answer.type ? { "content-type": answer.type } : {});
+      res.end(answer.body ?? "");
+    });
+  };
+
+  const server = options.tls
+    ? https.createServer({
+      cert: options.tls.cert,
+      key: options.tls.key,
+      ...(options.tls.ca ? { ca: options.tls.ca, requestCert: true } : {}),
+      rejectUnauthorized: false,
+    }, handler)
+    : http.createServer(handler);
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  const port = (server.address() as { port: number }).port;
+  url = `${options.tls ? "https" : "http"}://127.0.0.1:${port}`;
+
+  return {
+    url,
+    port,
+    requests,
+    switches,
+    deployments,
+    reports: (id) => reports.get(id) ?? [],
+    async waitFor(done, timeoutMs, what = "the expected requests") {
+      const until = Date.now() + timeoutMs;
+      while (!done(requests)) {
+        if (Date.now() > until) {
+          throw new Error(
+            `timed out after ${timeoutMs} ms waiting for ${what}; the server saw:\n${
+              requests.map((r) =>
+                `${r.seq} ${r.method} ${r.path} ${r.text.slice(0, 80)} -> ${r.status}`
+              )
+                .join("\n")
+            }`,
+          );
+        }
+        await new Promise((resolve) => setTimeout(resolve, 50));
+      }
+    },
+    async [Symbol.asyncDispose]() {
+      server.closeAllConnections?.();
+      await new Promise((resolve) => server.close(resolve));
+    },
+  };
+}
