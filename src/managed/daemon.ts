@@ -104,10 +104,11 @@ export async function runDaemon(options: DaemonOptions): Promise<void> {
   };
 
   /** Runs (or continues) the recorded deployment; unexpected errors wait and try again. */
-  const deploy = async (run: () => Promise<"finished" | "waiting">) => {
+  const deploy = async (run: () => Promise<"finished" | "waiting">, inventoryAfter = true) => {
     try {
       const end = await run();
-      if (end === "finished") timers.inventory.at = 0; // the server learns the new state at once
+      // the server learns the new state at once (an artifact already installed changed nothing)
+      if (end === "finished" && inventoryAfter) timers.inventory.at = 0;
       else if (!stop.signal.aborted && state.deployment?.phase === "reboot") rebooting = true;
       else if (!stop.signal.aborted) await sleep(config.RetryPollIntervalSeconds * 1000);
     } catch (error) {
@@ -175,7 +176,10 @@ export async function runDaemon(options: DaemonOptions): Promise<void> {
       await ctx.save();
       return await deploy(() => continueDeployment(ctx));
     }
-    await deploy(() => startDeployment(ctx, next.instructions, device.artifactName));
+    await deploy(
+      () => startDeployment(ctx, next.instructions, device.artifactName),
+      next.instructions.artifactName !== device.artifactName,
+    );
   };
 
   try {
