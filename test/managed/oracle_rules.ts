@@ -114,6 +114,11 @@ export function normalise(requests: Recorded[]): Entry[] {
   });
 }
 
+/** README "no script substates": 3.4's reports of state scripts starting and finishing go. */
+export function dropScriptSubstates(entries: Entry[]): Entry[] {
+  return entries.filter((e) => !(e.kind === "status" && e.line.includes('"substate":')));
+}
+
 /** README "downloading once": 3.4's second and third `downloading` of a deployment go. */
 export function dropRepeatedDownloading(entries: Entry[]): Entry[] {
   const seen = new Set<string>();
@@ -183,7 +188,7 @@ export function compareable(
   ota: Recorded[],
 ): { mender: string[]; ota: string[] } {
   const fromMender = dropControlMapFlag(
-    dropCommitReauth(dropRepeatedDownloading(normalise(untilSettled(mender)))),
+    dropCommitReauth(dropRepeatedDownloading(dropScriptSubstates(normalise(untilSettled(mender))))),
   );
   const fromOta = dropInventoryAfterEarlyFailure(normalise(untilSettled(ota)));
   return { mender: fromMender.map((e) => e.line), ota: fromOta.map((e) => e.line) };

@@ -38,6 +38,8 @@ const ready = menderClientAvailable() && hasCommand("mender-artifact") && hasCom
 
 interface Scenario {
   switches?: Switches;
+  /** Idle, Sync and Download scripts in /etc/mender/scripts that log their names. */
+  scripts?: boolean;
   deployments(device: ManagedDevice): Promise<DeploymentSpec[]>;
 }
 
@@ -45,6 +47,27 @@ interface Run {
   requests: Recorded[];
   seconds: number;
   installed: string;
+  /** The state scripts that ran, in order, up to the end of the last deployment. */
+  scripts: string[];
+}
+
+const SCRIPT_NAMES = ["Idle", "Sync", "Download"].flatMap((state) =>
+  ["Enter", "Leave", "Error"].map((action) => `${state}_${action}_00`)
+);
+
+function loggingScripts(logFile: string): Record<string, string> {
+  return Object.fromEntries([
+    ...SCRIPT_NAMES.map((name) => [name, `#!/bin/sh\necho "$(basename "$0")" >> "${logFile}"\n`]),
+    ["version", "3\n"],
+  ]);
+}
+
+/** The script names up to the first Idle_Enter after the last Download_Leave. */
+function scriptsUntilIdle(text: string): string[] {
+  const names = text.split("\n").filter(Boolean);
+  const lastDownload = names.lastIndexOf("Download_Leave_00");
+  const idle = names.indexOf("Idle_Enter_00", lastDownload);
+  return idle < 0 ? names : names.slice(0, idle + 1);
 }
 
 const FINAL = ["success", "failure", "already-installed"];
@@ -59,9 +82,11 @@ async function runScenario(
     tls: { cert: pki.serverCert, key: pki.serverKey },
     switches: structuredClone(scenario.switches ?? {}),
   });
+  const scriptLog = `${dir}/${client}-scripts.log`;
   const device = await managedDevice(`${dir}/${client}`, {
     server,
     serverCertificate: pki.files.ca,
+    rootfsScripts: scenario.scripts ? loggingScripts(scriptLog) : undefined,
   });
   server.deployments.push(...await scenario.deployments(device));
   const started = performance.now();
@@ -84,7 +109,8 @@ async function runScenario(
   );
   assertEquals(problems, [], `${client} sent requests the contract refuses`);
   const installed = await Deno.readTextFile(`${device.installed}/app.txt`).catch(() => "(none)");
-  return { requests: [...server.requests], seconds, installed: installed.split("\n")[0] };
+  const scripts = scriptsUntilIdle(await Deno.readTextFile(scriptLog).catch(() => ""));
+  return { requests: [...server.requests], seconds, installed: installed.split("\n")[0], scripts };
 }
 
 async function oracle(name: string, scenario: Scenario) {
@@ -105,6 +131,7 @@ async function oracle(name: string, scenario: Scenario) {
   if (Deno.env.get("ORACLE_DUMP")) console.log(describeDifference(seen.mender, seen.ota));
   assertEquals(seen.ota, seen.mender, describeDifference(seen.mender, seen.ota));
   assertEquals(ota.installed, mender.installed, "both devices end with the same installed file");
+  assertEquals(ota.scripts, mender.scripts, "Idle, Sync and Download scripts run in 3.4's order");
   return { mender, ota, seen };
 }
 
@@ -134,8 +161,9 @@ Deno.test({
   ignore: !ready,
   sanitizeResources: false,
   async fn() {
-    const { seen } = await oracle("oss", {
+    const { seen, ota } = await oracle("oss", {
       switches: { noV2: true, inventory405: true },
+      scripts: true,
       deployments: async (device) => [{
         id: "22222222-aaaa-4bbb-8ccc-000000000001",
         artifactName: "app-1.0",
@@ -147,5 +175,9 @@ Deno.test({
     const joined = seen.ota.join("\n");
     assert(joined.includes("PATCH inventory"), "PATCH after 405");
     assert(joined.includes("GET v1 next"), "the GET fallback was used");
+    assert(
+      ota.scripts.includes("Download_Leave_00") && ota.scripts.length > 10,
+      ota.scripts.join(),
+    );
   },
 });
