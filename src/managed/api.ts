@@ -33,6 +33,8 @@ export interface DeviceApi {
   forgetToken(): void;
   /** The server that issued the current token. */
   server(): string | undefined;
+  /** The client certificate for mutual TLS, also used for artifact downloads (as 3.4 does). */
+  tls: { cert?: string; key?: string };
 }
 
 export interface ApiOptions {
@@ -177,5 +179,6 @@ export async function createDeviceApi(options: ApiOptions): Promise<DeviceApi> {
       token = undefined;
     },
     server: () => current,
+    tls: { cert: tls.cert, key: tls.key },
   };
 }

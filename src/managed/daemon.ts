@@ -110,7 +110,8 @@ export async function runDaemon(options: DaemonOptions): Promise<void> {
       // the server learns the new state at once (an artifact already installed changed nothing)
       if (end === "finished" && inventoryAfter) timers.inventory.at = 0;
       else if (!stop.signal.aborted && state.deployment?.phase === "reboot") rebooting = true;
-      else if (!stop.signal.aborted) await sleep(config.RetryPollIntervalSeconds * 1000);
+      // a report the server did not take: tried again after a poll interval, never dropped
+      else if (!stop.signal.aborted) await sleep(config.UpdatePollIntervalSeconds * 1000);
     } catch (error) {
       log.error(`Deployment ${state.deployment?.id}: ${(error as Error).message}`);
       await sleep(config.RetryPollIntervalSeconds * 1000);
@@ -191,14 +192,14 @@ export async function runDaemon(options: DaemonOptions): Promise<void> {
         await sleep(60 * 60_000); // the system is going down; the next start commits
         continue;
       }
+      if (state.deployment) {
+        await deploy(() => continueDeployment(ctx)); // a report still owed
+        continue;
+      }
       const action: Action = timers.inventory.at <= timers.poll.at ? "inventory" : "poll";
       const at = Math.max(timers[action].at, authRetryAt);
       if (at > Date.now()) {
         await sleep(at - Date.now());
-        continue;
-      }
-      if (state.deployment) {
-        await deploy(() => continueDeployment(ctx)); // a final report still owed
         continue;
       }
       await script("Idle", "Leave");

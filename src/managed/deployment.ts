@@ -166,7 +166,7 @@ async function downloadStep(ctx: DeploymentContext, record: DeploymentRecord) {
   }
   let update;
   try {
-    update = await downloadArtifact(ctx.engine, record.uri, ctx.stop);
+    update = await downloadArtifact(ctx.engine, record.uri, ctx.api.tls, ctx.stop);
   } catch (error) {
     if (ctx.stop.aborted) {
       record.downloads -= 1; // a stop is not a failed download; the next start downloads again

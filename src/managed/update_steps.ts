@@ -8,10 +8,16 @@
  */
 import type { UpdateRecord } from "../device/store.ts";
 import { isOtaError, OtaError } from "../errors.ts";
-import { currentArtifactName, deviceType, type Engine, loadStore } from "../update/engine.ts";
+import {
+  currentArtifactName,
+  deviceType,
+  type Engine,
+  loadStore,
+  sourceOptions,
+} from "../update/engine.ts";
 import { downloadFailed, errorPath, openRun, type Outcome } from "../update/machine.ts";
 import { commit, install, resume } from "../update/standalone.ts";
-import type { Source } from "../update/source.ts";
+import { openSource } from "../update/source.ts";
 import type { DeviceState } from "./deployments.ts";
 
 /** The update record in the store, if an update is under way. */
@@ -38,12 +44,11 @@ export async function deviceState(engine: Engine): Promise<DeviceState> {
 export async function downloadArtifact(
   engine: Engine,
   uri: string,
+  tls: { cert?: string; key?: string },
   cancel: AbortSignal,
 ): Promise<UpdateRecord> {
-  const outcome = await install(engine, uri, {
-    stopBefore: "ArtifactInstall",
-    wrapSource: (source) => Promise.resolve(cancellable(source, cancel)),
-  });
+  const source = await openSource(uri, { ...await sourceOptions(engine), ...tls, signal: cancel });
+  const outcome = await install(engine, uri, { stopBefore: "ArtifactInstall", source });
   const record = await currentUpdate(engine);
   if (!record || record.state !== "Before_ArtifactInstall_Enter") {
     throw new OtaError(
@@ -88,29 +93,4 @@ export async function rollBackInstalled(engine: Engine, cause: OtaError): Promis
 
 function ignoreReported(error: unknown): void {
   if (!isOtaError(error)) throw error; // the failure itself is the deployment's outcome
-}
-
-/** The source's stream, made to fail when `signal` aborts. */
-function cancellable(source: Source, signal: AbortSignal): Source {
-  const reader = source.stream.getReader();
-  const stopped = () =>
-    new OtaError("STOPPED", "the daemon is stopping; the download was cancelled");
-  const aborted = new Promise<never>((_, reject) => {
-    if (signal.aborted) reject(stopped());
-    signal.addEventListener("abort", () => reject(stopped()), { once: true });
-  });
-  aborted.catch(() => {});
-  return {
-    ...source,
-    stream: new ReadableStream<Uint8Array>({
-      async pull(controller) {
-        const { done, value } = await Promise.race([reader.read(), aborted]);
-        if (done) controller.close();
-        else controller.enqueue(value);
-      },
-      async cancel(reason) {
-        await reader.cancel(reason).catch(() => {});
-      },
-    }, { highWaterMark: 0 }),
-  };
 }

@@ -25,7 +25,12 @@ export interface SourceOptions {
   /** PEM of a server certificate or CA to trust (ServerCertificate). */
   ca?: string;
   insecure?: boolean;
+  /** A client certificate and key (PEM) for servers that want mutual TLS. */
+  cert?: string;
+  key?: string;
   env?: Record<string, string | undefined>;
+  /** Stops the download at once (the daemon stopping): no more requests, no retries. */
+  signal?: AbortSignal;
 }
 
 export interface Source {
@@ -68,14 +73,22 @@ async function openHttp(url: string, options: SourceOptions): Promise<Source> {
   const env = options.env ?? process.env;
   const doFetch = (() => {
     try {
-      return httpFetch({ ca: options.ca, insecure: options.insecure, proxy: proxyFor(url, env) });
+      return httpFetch({
+        ca: options.ca,
+        insecure: options.insecure,
+        cert: options.cert,
+        key: options.key,
+        proxy: proxyFor(url, env),
+      });
     } catch (error) {
       fail("SOURCE_TLS", (error as Error).message);
     }
   })();
   const request = async (headers: Record<string, string>, signal: AbortSignal) => {
+    if (options.signal?.aborted) fail("STOPPED", `the download of ${url} was stopped`);
+    const both = options.signal ? AbortSignal.any([signal, options.signal]) : signal;
     try {
-      return await doFetch(url, { headers, signal, redirect: "follow" });
+      return await doFetch(url, { headers, signal: both, redirect: "follow" });
     } catch (error) {
       throw new OtaError("SOURCE_NETWORK", `cannot reach ${url}: ${(error as Error).message}`);
     }
@@ -117,11 +130,13 @@ async function withRetries(
   for (let tries = 0;; tries++) {
     try {
       const response = await attempt();
-      if (response.status < 500 || tries >= options.retries) return response;
+      if (response.status < 500 || tries >= options.retries || options.signal?.aborted) {
+        return response;
+      }
       await response.body?.cancel();
       options.log.warning(`${url}: the server answered ${describeStatus(response)}; retrying`);
     } catch (error) {
-      if (tries >= options.retries) throw error;
+      if (tries >= options.retries || options.signal?.aborted) throw error;
       options.log.warning(`${(error as Error).message}; retrying`);
     }
     await sleep(Math.min(options.maxIntervalMs, 1000 * 2 ** tries));
@@ -160,7 +175,7 @@ function resumingBody(
   };
 
   const resume = async (cause: Error) => {
-    if (retries >= options.retries) {
+    if (retries >= options.retries || options.signal?.aborted) {
       fail(
         "SOURCE_DOWNLOAD",
         `download of ${url} failed after ${

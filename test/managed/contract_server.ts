@@ -8,10 +8,8 @@
  */
 import { Buffer } from "node:buffer";
 import { createHash, randomUUID, X509Certificate } from "node:crypto";
-import { readFileSync, statSync } from "node:fs";
 import http from "node:http";
 import https from "node:https";
-import type { TLSSocket } from "node:tls";
 import {
   attributesSchema,
   authRequestSchema,
@@ -23,6 +21,7 @@ import {
   problemOf,
   statusSchema,
 } from "./contract_checks.ts";
+import { readRequest, serveArtifact } from "./contract_http.ts";
 
 export interface DeploymentSpec {
   id: string;
@@ -46,8 +45,11 @@ export interface Switches {
   /** An open-source server: no v2 next, no v1 POST next. */
   noV2?: boolean;
   inventory405?: boolean;
-  /** 5xx for API requests matching `path` (default: all): `count` of them, or until `untilMs` (server time). */
-  fail5xx?: { path?: RegExp; count?: number; untilMs?: number; status?: number };
+  /**
+   * 5xx for API requests matching `path` (default: all) and, for status reports, carrying
+   * `reported`: `count` of them, or all until `untilMs` (server time).
+   */
+  fail5xx?: { path?: RegExp; reported?: string; count?: number; untilMs?: number; status?: number };
   /** Artifact downloads break after this many body bytes, the first `times` times. */
   cutDownload?: { afterBytes: number; times: number };
   /** Answers to requests matching `path` wait this long. */
@@ -194,7 +196,11 @@ export async function contractServer(options: ServerOptions = {}): Promise<Contr
       return error(401, "token expired (forced by the test)");
     }
     const fault = switches.fail5xx;
-    if (fault && (!fault.path || fault.path.test(r.path))) {
+    const carries = (r.json as { status?: string } | undefined)?.status;
+    if (
+      fault && (!fault.path || fault.path.test(r.path)) &&
+      (!fault.reported || fault.reported === carries)
+    ) {
       const byCount = fault.count !== undefined && failed5xx < fault.count;
       const byTime = fault.untilMs !== undefined && r.t < fault.untilMs;
       if (byCount || byTime) {
@@ -255,102 +261,44 @@ export async function contractServer(options: ServerOptions = {}): Promise<Contr
     return error(404, "not found");
   }
 
-  function serveArtifact(r: Recorded, res: http.ServerResponse): void {
-    const spec = deployments.find((d) => r.path === `/artifacts/${d.id}.mender`);
-    if (!spec) {
-      r.status = 404;
-      res.writeHead(404).end();
-      return;
-    }
-    const size = statSync(spec.file).size;
-    const bytes = readFileSync(spec.file);
-    const range = /^bytes=(\d+)-$/.exec(r.headers.range ?? "");
-    const start = range ? Number(range[1]) : 0;
-    const headers: Record<string, string | number> = {
-      "content-type": "application/vnd.mender-artifact",
-      "accept-ranges": "bytes",
-      "content-length": size - start,
-      etag: `"${createHash("md5").update(bytes).digest("hex")}"`,
-    };
-    if (range) headers["content-range"] = `bytes ${start}-${size - 1}/${size}`;
-    r.status = range ? 206 : 200;
-    res.writeHead(r.status, headers);
-    const cut = switches.cutDownload;
-    if (cut && cuts < cut.times && size - start > cut.afterBytes) {
-      cuts++;
-      res.write(bytes.subarray(start, start + cut.afterBytes), () => res.socket?.destroy());
-      return;
-    }
-    res.end(bytes.subarray(start));
-  }
-
-  const handler = (req: http.IncomingMessage, res: http.ServerResponse) => {
-    const chunks: Buffer[] = [];
-    req.on("data", (chunk: Buffer) => chunks.push(chunk));
-    req.on("end", async () => {
-      const raw = Buffer.concat(chunks);
-      const parsed = new URL(req.url ?? "/", "http://server");
-      const headers = Object.fromEntries(
-        Object.entries(req.headers).map(([k, v]) => [k, Array.isArray(v) ? v.join(", ") : v ?? ""]),
-      );
-      const text = raw.toString("utf8");
-      let json: unknown;
-      try {
-        json = text ? JSON.parse(text) : undefined;
-      } catch {
-        json = undefined;
-      }
-      const bearerValue = /^Bearer (.*)$/.exec(headers.authorization ?? "")?.[1];
-      const tenant = (json as { tenant_token?: unknown } | undefined)?.tenant_token;
-      const r: Recorded = {
-        seq: requests.length + 1,
-        t: Date.now() - started,
-        method: req.method ?? "",
-        path: parsed.pathname,
-        query: parsed.search.slice(1),
-        headers,
-        text,
-        json,
-        problems: [],
-        bearer: bearerValue === undefined
+  const handler = async (req: http.IncomingMessage, res: http.ServerResponse) => {
+    const { record: r, raw } = await readRequest(req, {
+      seq: requests.length + 1,
+      t: Date.now() - started,
+      bearerOf: (value, tenant) =>
+        value === undefined
           ? "none"
-          : tokens.has(bearerValue)
+          : tokens.has(value)
           ? "device"
-          : revoked.has(bearerValue)
+          : revoked.has(value)
           ? "revoked"
-          : bearerValue === (typeof tenant === "string" ? tenant : switches.tenantToken)
+          : value === (tenant ?? switches.tenantToken)
           ? "tenant"
           : "other",
-        status: 0,
-        response: "",
-      };
-      requests.push(r);
-      const socket = req.socket as TLSSocket;
-      if (typeof socket.getPeerCertificate === "function") {
-        const peer = socket.getPeerCertificate(false);
-        if (peer && peer.raw) {
-          const cert = new X509Certificate(peer.raw);
-          r.clientCert = {
-            cn: /CN=([^\n,]+)/.exec(cert.subject)?.[1],
-            valid: ca ? cert.verify(ca.publicKey) : false,
-          };
-        }
-      }
-      if (switches.slow && (!switches.slow.path || switches.slow.path.test(r.path))) {
-        await new Promise((resolve) => setTimeout(resolve, switches.slow!.ms));
-      }
-      if (switches.requireClientCert && !r.clientCert?.valid) {
-        r.status = 403;
-        res.writeHead(403).end();
-        return;
-      }
-      if (r.path.startsWith("/artifacts/") && r.method === "GET") return serveArtifact(r, res);
-      const answer = route(r, raw);
-      r.status = answer.status;
-      r.response = answer.body ?? "";
-      res.writeHead(answer.status, answer.type ? { "content-type": answer.type } : {});
-      res.end(answer.body ?? "");
+      ca,
     });
+    requests.push(r);
+    if (switches.slow && (!switches.slow.path || switches.slow.path.test(r.path))) {
+      await new Promise((resolve) => setTimeout(resolve, switches.slow!.ms));
+    }
+    if (switches.requireClientCert && !r.clientCert?.valid) {
+      r.status = 403;
+      res.writeHead(403).end();
+      return;
+    }
+    if (r.path.startsWith("/artifacts/") && r.method === "GET") {
+      const spec = deployments.find((d) => r.path === `/artifacts/${d.id}.mender`);
+      const cut = switches.cutDownload && cuts < switches.cutDownload.times
+        ? switches.cutDownload.afterBytes
+        : undefined;
+      if (serveArtifact(spec?.file, r, res, cut)) cuts++;
+      return;
+    }
+    const answer = route(r, raw);
+    r.status = answer.status;
+    r.response = answer.body ?? "";
+    res.writeHead(answer.status, answer.type ? { "content-type": answer.type } : {});
+    res.end(answer.body ?? "");
   };
 
   const server = options.tls
