@@ -5,8 +5,10 @@
  *
  *   bun scripts/build.ts                      dist/ota (linux-x64) and dist/ota-linux-arm64
  *   bun scripts/build.ts --target linux-x64   only dist/ota
+ *
+ * Both also put the daemon's systemd unit (examples/systemd/ota.service) into dist/.
  */
-import { readFileSync } from "node:fs";
+import { copyFileSync, readFileSync } from "node:fs";
 import { createRequire } from "node:module";
 
 declare const Bun: {
@@ -59,3 +61,6 @@ for (const [target, outfile] of Object.entries(targets)) {
     `built ${outfile} (${target}) in ${((performance.now() - started) / 1000).toFixed(1)} s`,
   );
 }
+
+// The systemd unit that starts the daemon at boot ships next to the binary.
+copyFileSync("examples/systemd/ota.service", "dist/ota.service");

@@ -7,7 +7,8 @@
  * SIGTERM stops it between steps; a deployment under way continues at the next start.
  */
 import process from "node:process";
-import { isOtaError } from "../errors.ts";
+import { serverUrls } from "../device/config.ts";
+import { fail, isOtaError } from "../errors.ts";
 import type { ScriptState } from "../artifact/names.ts";
 import { runProcess } from "../process.ts";
 import type { Engine } from "../update/engine.ts";
@@ -39,6 +40,12 @@ export async function runDaemon(options: DaemonOptions): Promise<void> {
   const engine: Engine = { ...options.engine, log };
   const { config } = engine;
   const dataDir = engine.paths.dataDir;
+  if (!serverUrls(config).length) {
+    fail(
+      "CONFIG_INVALID",
+      "no server configured: set ServerURL (or Servers) in mender.conf to run the daemon",
+    );
+  }
   const key = await loadDeviceKey(config, dataDir, log);
   const api = await createDeviceApi({ config, key, log, env: options.env });
   const state = await loadManagedState(dataDir);

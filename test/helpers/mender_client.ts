@@ -95,7 +95,9 @@ export async function createMenderDevice(
     env: { OTA_BIN: BINARY, ...options.env },
   };
   const shared = options.managed ? ["share/identity", "share/inventory", "share/modules/v3"] : [];
-  for (const sub of ["bin", "etc/mender/scripts", "data", "ota-data", "modules", "dev", ...shared]) {
+  for (
+    const sub of ["bin", "etc/mender/scripts", "data", "ota-data", "modules", "dev", ...shared]
+  ) {
     await Deno.mkdir(`${dir}/${sub}`, { recursive: true });
   }
   const conf: Record<string, unknown> = {
