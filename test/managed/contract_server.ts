@@ -121,6 +121,7 @@ export async function contractServer(options: ServerOptions = {}): Promise<Contr
   let failed5xx = 0;
   const ca = options.tls?.ca ? new X509Certificate(options.tls.ca) : undefined;
   let url = "";
+  let closed = false;
 
   const finished = (id: string) => (reports.get(id) ?? []).some((s) => FINAL.includes(s));
 
@@ -280,6 +281,7 @@ export async function contractServer(options: ServerOptions = {}): Promise<Contr
     requests.push(r);
     if (switches.slow && (!switches.slow.path || switches.slow.path.test(r.path))) {
       await new Promise((resolve) => setTimeout(resolve, switches.slow!.ms));
+      if (closed) return void res.destroy();
     }
     if (switches.requireClientCert && !r.clientCert?.valid) {
       r.status = 403;
@@ -337,6 +339,7 @@ export async function contractServer(options: ServerOptions = {}): Promise<Contr
       }
     },
     async [Symbol.asyncDispose]() {
+      closed = true;
       server.closeAllConnections?.();
       await new Promise((resolve) => server.close(resolve));
     },

@@ -203,6 +203,11 @@ export function startClient(
       ...(options.args ?? []),
     ];
   const { cmd, env } = namespaceCommand(device, argv, options.env);
+  return startProcess(cmd, env);
+}
+
+/** Runs `cmd` in the background, collecting its output; SIGTERM or SIGKILL it by pid. */
+export function startProcess(cmd: string[], env?: Record<string, string>): RunningClient {
   const child = new Deno.Command(cmd[0], {
     args: cmd.slice(1),
     env,

@@ -1,0 +1,278 @@
+/**
+ * The reboot flow of managed mode on the simulated A/B board (the real fw_setenv on a file
+ * environment, the bootloader model of examples/device): `ota daemon` reports rebooting, runs
+ * RebootCommand, and at the next start commits and reports success, or, after the bootloader
+ * fell back, reports failure with the log. Then a SIGKILL of the daemon in each step of a
+ * deployment: after the restart the device is whole and the server gets one right final
+ * status. Downloads come from the contract server; the daemon is the compiled binary.
+ */
+import { assert, assertEquals, assertStringIncludes } from "../helpers/assert.ts";
+import { BINARY } from "../helpers/mod.ts";
+import { type Fixture, fixture } from "../e2e/fixture.ts";
+import { type ContractServer, contractServer, type Recorded } from "./contract_server.ts";
+import { type RunningClient, startProcess } from "./fixture.ts";
+
+const ready = Deno.uid() === 0 && (() => {
+  try {
+    return Deno.statSync(BINARY).isFile;
+  } catch {
+    return false;
+  }
+})();
+
+const ID = "44444444-aaaa-4bbb-8ccc-000000000001";
+const statusOf = (r: Recorded) => (r.json as { status?: string } | undefined)?.status;
+const reports = (s: ContractServer) =>
+  s.requests.filter((r) => r.path.endsWith("/status")).map((r) => `${statusOf(r)} ${r.status}`);
+const finals = (s: ContractServer) =>
+  s.requests.filter((r) => ["success", "failure"].includes(statusOf(r) ?? "") && r.status === 204);
+
+interface Board {
+  f: Fixture;
+  server: ContractServer;
+  /** Exists once the daemon ran its reboot command. */
+  rebooted: string;
+  start(): RunningClient;
+  /** A file a test script waits for before it goes on (the test creates it). */
+  release(name: string): Promise<void>;
+}
+
+/** A waiting point for an artifact state script: marks `name`, then waits for its release, once. */
+function pausingScript(dir: string, name: string): string {
+  return `#!/bin/sh
+[ -e "${dir}/${name}.done" ] && exit 0
+touch "${dir}/${name}.reached" "${dir}/${name}.done"
+while [ ! -e "${dir}/${name}.release" ]; do sleep 0.1; done
+`;
+}
+
+async function board(options: { scripts?: string[]; rebootCommand?: string } = {}): Promise<Board> {
+  const f = await fixture();
+  const dir = f.device.dir;
+  await Deno.writeTextFile(`${dir}/identity`, "#!/bin/sh\necho mac=02:00:00:00:00:01\n", {
+    mode: 0o755,
+  });
+  await Deno.mkdir(`${dir}/inventory`);
+  await Deno.writeTextFile(`${dir}/bin/reboot-sim`, `#!/bin/sh\ntouch "${dir}/rebooted"\n`, {
+    mode: 0o755,
+  });
+  const server = await contractServer();
+  const config = JSON.parse(await Deno.readTextFile(f.device.config));
+  await Deno.writeTextFile(
+    f.device.config,
+    JSON.stringify({
+      ...config,
+      ServerURL: server.url,
+      IdentityScript: `${dir}/identity`,
+      InventoryScriptsDir: `${dir}/inventory`,
+      RebootCommand: options.rebootCommand ?? `${dir}/bin/reboot-sim`,
+      UpdatePollIntervalSeconds: 1,
+      RetryPollIntervalSeconds: 1,
+      InventoryPollIntervalSeconds: 3600,
+      DeviceKeyType: "ecdsa",
+    }),
+  );
+  const scripts: string[] = [];
+  for (const name of options.scripts ?? []) {
+    const path = `${f.dir}/${name}`;
+    await Deno.writeTextFile(path, pausingScript(dir, name), { mode: 0o755 });
+    scripts.push("-s", path);
+  }
+  server.deployments.push({
+    id: ID,
+    artifactName: "release-2",
+    deviceTypes: [f.device.deviceType],
+    file: await f.rootfsArtifact("release-2", { extra: scripts }),
+  });
+  return {
+    f,
+    server,
+    rebooted: `${dir}/rebooted`,
+    start: () =>
+      startProcess([
+        BINARY,
+        "daemon",
+        "--config",
+        f.device.config,
+        "--data",
+        f.device.data,
+        "--log-level",
+        "debug",
+      ]),
+    release: (name) => Deno.writeTextFile(`${dir}/${name}.release`, ""),
+  };
+}
+
+async function until(what: string, done: () => Promise<boolean> | boolean, ms = 30_000) {
+  const end = Date.now() + ms;
+  while (!await done()) {
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+}
+const exists = (path: string) => Deno.stat(path).then(() => true, () => false);
+
+const test = (name: string, fn: () => Promise<void>) =>
+  Deno.test({ name, ignore: !ready, sanitizeResources: false, fn });
+
+test("reboot flow: rebooting, RebootCommand, and after the boot the commit and success", async () => {
+  const b = await board();
+  await using _f = b.f;
+  await using _s = b.server;
+  const first = b.start();
+  await until("the reboot command", () => exists(b.rebooted));
+  assertEquals(reports(b.server), ["downloading 204", "installing 204", "rebooting 204"]);
+  assertEquals(await first.stop(), 0, first.output());
+  assertEquals((await b.f.state()).upgrade, "1");
+  assertEquals((await b.f.boot()).part, 3);
+  await using second = b.start();
+  await b.server.waitFor(() => finals(b.server).length === 1, 30_000, "the final report");
+  assertEquals(reports(b.server), [
+    "downloading 204",
+    "installing 204",
+    "rebooting 204",
+    "installing 204",
+    "success 204",
+  ]);
+  assertEquals(await b.f.state(), { part: "3", upgrade: "0", booted: "3", artifact: "release-2" });
+  await b.server.waitFor(
+    (rs) => rs.some((r) => r.path.endsWith("/attributes") && r.text.includes('"release-2"')),
+    10_000,
+    "the inventory with the new artifact",
+  );
+  assertEquals(await second.stop(), 0);
+});
+
+test("reboot flow: the bootloader falls back, the daemon reports failure with the log", async () => {
+  const b = await board();
+  await using _f = b.f;
+  await using _s = b.server;
+  const first = b.start();
+  await until("the reboot command", () => exists(b.rebooted));
+  assertEquals(await first.stop(), 0);
+  assertEquals((await b.f.boot()).part, 3); // the new system starts, and dies before the commit
+  assertEquals((await b.f.boot()).rolledBack, true);
+  await using second = b.start();
+  await b.server.waitFor((rs) => rs.some((r) => r.path.endsWith("/log")), 30_000, "the log");
+  assertEquals(reports(b.server).at(-1), "failure 204");
+  const log = b.server.requests.find((r) => r.path.endsWith("/log"))!;
+  assertStringIncludes(log.text, "reverted by the bootloader");
+  assertEquals(await b.f.state(), {
+    part: "2",
+    upgrade: "0",
+    booted: "2",
+    artifact: "factory-image",
+  });
+  assertEquals(await second.stop(), 0);
+});
+
+/**
+ * Waits for `done` while the daemon runs; whenever it ran its reboot command, the system
+ * "goes down" (SIGTERM), boots, and the daemon starts again, as systemd would start it.
+ */
+async function drive(b: Board, daemon: { current: RunningClient }, done: () => Promise<boolean>) {
+  await until("the daemon to get there", async () => {
+    if (await exists(b.rebooted)) {
+      await Deno.remove(b.rebooted);
+      assertEquals(await daemon.current.stop(), 0);
+      await b.f.boot();
+      daemon.current = b.start();
+    }
+    return await done();
+  });
+}
+
+/** Kills the daemon at `reached`, restarts it and checks the end: one final status, a whole device. */
+async function killAt(
+  b: Board,
+  reached: () => Promise<boolean>,
+  expected: { final: "success" | "failure"; artifact: string },
+  after?: () => Promise<void>,
+) {
+  const daemon = { current: b.start() };
+  try {
+    await drive(b, daemon, reached);
+    daemon.current.kill("SIGKILL");
+    await daemon.current.exited;
+    await after?.();
+    daemon.current = b.start();
+    await drive(b, daemon, () => Promise.resolve(finals(b.server).length > 0));
+    await new Promise((resolve) => setTimeout(resolve, 1500)); // nothing else must follow
+    assertEquals(finals(b.server).map(statusOf), [expected.final], reports(b.server).join(", "));
+    const state = await b.f.state();
+    assertEquals(state.artifact, expected.artifact);
+    assertEquals(state.upgrade, "0", "no update left pending in the bootloader");
+    assertEquals(state.part, state.booted, "the running slot is the one the bootloader boots");
+  } finally {
+    await daemon.current.stop();
+  }
+}
+
+test("SIGKILL during the download: the next start downloads again and succeeds", async () => {
+  const b = await board();
+  await using _f = b.f;
+  await using _s = b.server;
+  b.server.switches.slow = { ms: 3000, path: /^\/artifacts\// };
+  await killAt(
+    b,
+    () => Promise.resolve(b.server.requests.some((r) => r.path.startsWith("/artifacts/"))),
+    { final: "success", artifact: "release-2" },
+    () => Promise.resolve(void (b.server.switches.slow = undefined)),
+  );
+});
+
+test("SIGKILL during ArtifactInstall: the next start rolls back and reports failure", async () => {
+  const b = await board({ scripts: ["ArtifactInstall_Enter_00"] });
+  await using _f = b.f;
+  await using _s = b.server;
+  const dir = b.f.device.dir;
+  await killAt(
+    b,
+    () => exists(`${dir}/ArtifactInstall_Enter_00.reached`),
+    { final: "failure", artifact: "factory-image" },
+    () => b.release("ArtifactInstall_Enter_00"),
+  );
+  assert(b.server.requests.some((r) => r.path.endsWith("/log")), "the log of the failure");
+});
+
+test("SIGKILL in the reboot command: the next start reboots again, then commits", async () => {
+  const b = await board();
+  await using _f = b.f;
+  await using _s = b.server;
+  const dir = b.f.device.dir;
+  // the first reboot hangs (the kill comes then) and never happens; the next one goes through
+  const config = JSON.parse(await Deno.readTextFile(b.f.device.config));
+  await Deno.writeTextFile(
+    `${dir}/bin/reboot-hang`,
+    `#!/bin/sh
+if [ -e "${dir}/reboot.reached" ]; then touch "${b.rebooted}"; exit 0; fi
+touch "${dir}/reboot.reached"
+while [ ! -e "${dir}/reboot.release" ]; do sleep 0.1; done
+exit 1
+`,
+    { mode: 0o755 },
+  );
+  await Deno.writeTextFile(
+    b.f.device.config,
+    JSON.stringify({ ...config, RebootCommand: `${dir}/bin/reboot-hang` }),
+  );
+  await killAt(
+    b,
+    () => exists(`${dir}/reboot.reached`),
+    { final: "success", artifact: "release-2" },
+    () => b.release("reboot"),
+  );
+});
+
+test("SIGKILL during ArtifactCommit: the next start finishes the commit", async () => {
+  const b = await board({ scripts: ["ArtifactCommit_Enter_00"] });
+  await using _f = b.f;
+  await using _s = b.server;
+  const dir = b.f.device.dir;
+  await killAt(
+    b,
+    () => exists(`${dir}/ArtifactCommit_Enter_00.reached`),
+    { final: "success", artifact: "release-2" },
+    () => b.release("ArtifactCommit_Enter_00"),
+  );
+});
