@@ -157,6 +157,19 @@ export async function contractServer(options: ServerOptions = {}): Promise<Contr
       if (problem) r.problems.push(problem);
       return !problem;
     };
+    const fault = switches.fail5xx;
+    const carries = (r.json as { status?: string } | undefined)?.status;
+    if (
+      fault && r.path.startsWith(`${API}/`) && (!fault.path || fault.path.test(r.path)) &&
+      (!fault.reported || fault.reported === carries)
+    ) {
+      const byCount = fault.count !== undefined && failed5xx < fault.count;
+      const byTime = fault.untilMs !== undefined && r.t < fault.untilMs;
+      if (byCount || byTime) {
+        failed5xx++;
+        return error(fault.status ?? 500, "internal error (forced by the test)");
+      }
+    }
     if (r.path === `${API}/v1/authentication/auth_requests` && r.method === "POST") {
       if (!validate(authRequestSchema.safeParse(r.json))) return error(400, r.problems[0]);
       const body = r.json as { id_data: string; pubkey: string; tenant_token?: string };
@@ -195,19 +208,6 @@ export async function contractServer(options: ServerOptions = {}): Promise<Contr
       for (const token of tokens) revoked.add(token);
       tokens.clear();
       return error(401, "token expired (forced by the test)");
-    }
-    const fault = switches.fail5xx;
-    const carries = (r.json as { status?: string } | undefined)?.status;
-    if (
-      fault && (!fault.path || fault.path.test(r.path)) &&
-      (!fault.reported || fault.reported === carries)
-    ) {
-      const byCount = fault.count !== undefined && failed5xx < fault.count;
-      const byTime = fault.untilMs !== undefined && r.t < fault.untilMs;
-      if (byCount || byTime) {
-        failed5xx++;
-        return error(fault.status ?? 500, "internal error (forced by the test)");
-      }
     }
     const next = "/deployments/device/deployments/next";
     if (r.path === `${API}/v2${next}` && r.method === "POST") {
