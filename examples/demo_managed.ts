@@ -84,10 +84,11 @@ try {
     ]); // deno-fmt-ignore
     console.log(`  ${name}.mender`);
   }
-  const ids = releases.map((_, i) => `5555aaaa-0000-4000-8000-00000000000${i + 1}`);
+  const idOf = (i: number) => `5555aaaa-0000-4000-8000-00000000000${i + 1}`;
+  const ids = releases.map((_, i) => idOf(i));
   server.deployments.push(
     ...releases.map((name, i) => ({
-      id: ids[i],
+      id: idOf(i),
       artifactName: name,
       deviceTypes: ["demo-board"],
       file: `${work}/${name}.mender`,
@@ -158,7 +159,7 @@ try {
   const problems = server.requests.flatMap((r) => r.problems);
   console.log(`\n  ${server.requests.length} requests, ${problems.length} refused by the contract`);
   for (const [i, release] of releases.entries()) {
-    console.log(`  ${release}: ${server.reports(ids[i]).join(" -> ")}`);
+    console.log(`  ${release}: ${server.reports(idOf(i)).join(" -> ")}`);
   }
 } finally {
   await server[Symbol.asyncDispose]();

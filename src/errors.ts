@@ -93,6 +93,19 @@ export const ERROR_CODES = [
   "SCRIPT_FAILED", // a state script exited non-zero
   "SCRIPT_TIMEOUT", // a state script ran too long
   "SCRIPT_VERSION", // the state scripts' version is not supported
+  // Managed mode (the daemon and the server)
+  "SERVER_NETWORK", // the server could not be reached
+  "SERVER_HTTP", // the server answered a device API call with an error status
+  "SERVER_UNREACHABLE", // a report the server must get before the commit did not arrive
+  "AUTH_PENDING", // the server has not accepted this device (yet)
+  "AUTH_FAILED", // the server refused the authentication request for another reason
+  "IDENTITY_FAILED", // the identity script failed or printed no identity
+  "DEPLOYMENT_ABORTED", // the deployment was aborted on the server
+  "DEPLOYMENT_INVALID", // the server offered a deployment that cannot be installed
+  "REBOOT_FAILED", // the reboot command failed
+  "STOPPED", // the daemon was asked to stop during a step
+  "DAEMON_RUNNING", // a daemon already runs on this data directory
+  "DAEMON_NOT_RUNNING", // no daemon answers on this data directory
   // Root file system and boot environment
   "ROOTFS_PAYLOAD", // the rootfs-image payload is not one image file
   "ROOTFS_TOO_LARGE", // the image does not fit the inactive partition

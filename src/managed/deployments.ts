@@ -50,7 +50,7 @@ function sortedProvides(device: DeviceState): Record<string, string> {
     artifact_name: device.artifactName,
     device_type: device.deviceType,
   };
-  return Object.fromEntries(Object.keys(all).sort().map((key) => [key, all[key]]));
+  return Object.fromEntries(Object.entries(all).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)));
 }
 
 function unexpected(what: string, answer: ApiResponse): OtaError {

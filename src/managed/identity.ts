@@ -30,7 +30,8 @@ export function parseKeyValues(text: string): Attributes | string {
 
 /** One value as Mender sends it: a string, or a list when the key came more than once. */
 export function attributeValue(values: string[]): string | string[] {
-  return values.length === 1 ? values[0] : values;
+  const [only] = values;
+  return values.length === 1 && only !== undefined ? only : values;
 }
 
 /** JSON as Go's encoder writes it: `<`, `>`, `&`, U+2028 and U+2029 escaped. */
@@ -44,7 +45,9 @@ export function goJson(value: unknown): string {
 /** The identity as the `id_data` string: a JSON object with sorted keys (Go marshals maps so). */
 export function identityJson(identity: Attributes): string {
   const sorted: Record<string, string | string[]> = {};
-  for (const key of [...identity.keys()].sort()) sorted[key] = attributeValue(identity.get(key)!);
+  for (const [key, values] of [...identity].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))) {
+    sorted[key] = attributeValue(values);
+  }
   return goJson(sorted);
 }
 

@@ -63,7 +63,7 @@ export async function loadManagedState(dataDir: string): Promise<ManagedState> {
   }
   const parsed = stateSchema.safeParse(value);
   if (!parsed.success) {
-    fail("STORE_CORRUPT", `${path} is not ota's daemon state: ${parsed.error.issues[0].message}`);
+    fail("STORE_CORRUPT", `${path} is not ota's daemon state: ${parsed.error.issues[0]?.message}`);
   }
   return parsed.data;
 }

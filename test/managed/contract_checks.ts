@@ -100,6 +100,6 @@ export function checkSignature(
 /** The first problem zod finds, as one line. */
 export function problemOf(result: { success: boolean; error?: z.ZodError }): string | undefined {
   if (result.success) return undefined;
-  const issue = result.error!.issues[0];
-  return `${issue.path.join(".") || "(body)"}: ${issue.message}`;
+  const issue = result.error?.issues[0];
+  return `${issue?.path.join(".") || "(body)"}: ${issue?.message ?? "invalid"}`;
 }

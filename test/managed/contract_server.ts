@@ -151,6 +151,7 @@ export async function contractServer(options: ServerOptions = {}): Promise<Contr
   });
 
   function route(r: Recorded, raw: Buffer): Answer {
+    const invalid = () => error(400, r.problems[0] ?? "invalid request");
     const validate = (result: { success: boolean; error?: unknown }) => {
       // deno-lint-ignore no-explicit-any
       const problem = problemOf(result as any);
@@ -171,7 +172,7 @@ export async function contractServer(options: ServerOptions = {}): Promise<Contr
       }
     }
     if (r.path === `${API}/v1/authentication/auth_requests` && r.method === "POST") {
-      if (!validate(authRequestSchema.safeParse(r.json))) return error(400, r.problems[0]);
+      if (!validate(authRequestSchema.safeParse(r.json))) return invalid();
       const body = r.json as { id_data: string; pubkey: string; tenant_token?: string };
       try {
         JSON.parse(body.id_data);
@@ -212,13 +213,13 @@ export async function contractServer(options: ServerOptions = {}): Promise<Contr
     const next = "/deployments/device/deployments/next";
     if (r.path === `${API}/v2${next}` && r.method === "POST") {
       if (switches.noV2) return error(404, "not found");
-      if (!validate(nextV2Schema.safeParse(r.json))) return error(400, r.problems[0]);
+      if (!validate(nextV2Schema.safeParse(r.json))) return invalid();
       const body = offer();
       return body ? { status: 200, body, type: "application/json" } : { status: 204 };
     }
     if (r.path === `${API}/v1${next}` && r.method === "POST") {
       if (switches.noV2) return error(404, "not found");
-      if (!validate(nextV1PostSchema.safeParse(r.json))) return error(400, r.problems[0]);
+      if (!validate(nextV1PostSchema.safeParse(r.json))) return invalid();
       const body = offer();
       return body ? { status: 200, body, type: "application/json" } : { status: 204 };
     }
@@ -235,13 +236,13 @@ export async function contractServer(options: ServerOptions = {}): Promise<Contr
       /^\/api\/devices\/v1\/deployments\/device\/deployments\/([^/]+)\/(status|log)$/
         .exec(r.path);
     if (deployment && r.method === "PUT") {
-      const spec = deployments.find((d) => d.id === decodeURIComponent(deployment[1]));
+      const spec = deployments.find((d) => d.id === decodeURIComponent(deployment[1] ?? ""));
       if (!spec) return error(404, "deployment not found");
       if (deployment[2] === "log") {
-        if (!validate(logSchema.safeParse(r.json))) return error(400, r.problems[0]);
+        if (!validate(logSchema.safeParse(r.json))) return invalid();
         return { status: 204 };
       }
-      if (!validate(statusSchema.safeParse(r.json))) return error(400, r.problems[0]);
+      if (!validate(statusSchema.safeParse(r.json))) return invalid();
       const status = (r.json as { status: string }).status;
       const list = reports.get(spec.id) ?? [];
       list.push(status);
@@ -256,7 +257,7 @@ export async function contractServer(options: ServerOptions = {}): Promise<Contr
     if (r.path === `${API}/v1/inventory/device/attributes`) {
       if (r.method !== "PUT" && r.method !== "PATCH") return error(405, "method not allowed");
       if (r.method === "PUT" && switches.inventory405) return error(405, "method not allowed");
-      if (!validate(attributesSchema.safeParse(r.json))) return error(400, r.problems[0]);
+      if (!validate(attributesSchema.safeParse(r.json))) return invalid();
       return { status: 200 };
     }
     return error(404, "not found");

@@ -5,7 +5,7 @@
  * server does not take until after a kill and a restart, a stop in the middle of a download;
  * and the control commands.
  */
-import { assert, assertEquals, assertStringIncludes } from "../helpers/assert.ts";
+import { assert, assertEquals, assertStringIncludes, at } from "../helpers/assert.ts";
 import { BINARY, hasCommand, run, tempDir } from "../helpers/mod.ts";
 import {
   contractServer,
@@ -59,6 +59,8 @@ const finished = (requests: Recorded[]) =>
   requests.some((r) =>
     r.path.endsWith("/status") && FINAL.includes(statusOf(r)!) && r.status === 204
   );
+/** Milliseconds between consecutive requests. */
+const gapsOf = (list: Recorded[]) => list.slice(1).map((r, i) => r.t - at(list, i).t);
 const installed = (device: ManagedDevice) =>
   Deno.readTextFile(`${device.installed}/app.txt`).then((t) => t.split("\n")[0], () => "(none)");
 
@@ -120,11 +122,8 @@ test("a pending device asks again each poll interval, then sends its inventory",
   );
   const auths = server.requests.filter((r) => r.path.endsWith("auth_requests"));
   assertEquals(auths.map((r) => r.status), [401, 401, 200]);
-  for (let i = 1; i < auths.length; i++) {
-    assert(
-      auths[i].t - auths[i - 1].t >= 900,
-      `auth ${i} came after ${auths[i].t - auths[i - 1].t} ms`,
-    );
+  for (const [i, gap] of gapsOf(auths).entries()) {
+    assert(gap >= 900, `auth ${i + 2} came ${gap} ms after the one before`);
   }
   assertEquals(await daemon.stop(), 0);
 });
@@ -140,9 +139,8 @@ test("a 5xx burst on polls backs off on Mender's schedule and the deployment fin
   await server.waitFor(finished, 30_000, "the deployment");
   const polls = server.requests.filter((r) => r.path.endsWith("/next"));
   assertEquals(polls.map((r) => r.status), [500, 500, 500, 200]);
-  for (let i = 1; i < polls.length; i++) {
-    const gap = polls[i].t - polls[i - 1].t;
-    assert(gap >= 1900 && gap < 4000, `retry ${i} after ${gap} ms, the schedule says 2 s`);
+  for (const [i, gap] of gapsOf(polls).entries()) {
+    assert(gap >= 1900 && gap < 4000, `retry ${i + 1} after ${gap} ms, the schedule says 2 s`);
   }
   assertEquals(reports(server.requests), [
     "downloading 204",
@@ -294,7 +292,7 @@ Deno.test({
       clearTimeout(recover);
     }
     const polls = server.requests.filter((r) => r.path.endsWith("/next"));
-    const gaps = polls.slice(1).map((r, i) => Math.round((r.t - polls[i].t) / 1000));
+    const gaps = gapsOf(polls).map((ms) => Math.round(ms / 1000));
     console.log(
       `polls ${polls.map((r) => r.status).join(" ")}, gaps ${gaps.join(" ")} s, ${
         ((Date.now() - started) / 1000).toFixed(0)
@@ -302,7 +300,8 @@ Deno.test({
     );
     assertEquals(polls.map((r) => r.status), [500, 500, 500, 500, 200]);
     for (const [i, expected] of [60, 60, 60, 120].entries()) {
-      assert(Math.abs(gaps[i] - expected) <= 3, `try ${i + 2} after ${gaps[i]} s, not ${expected}`);
+      const gap = at(gaps, i, "gaps");
+      assert(Math.abs(gap - expected) <= 3, `try ${i + 2} after ${gap} s, not ${expected}`);
     }
     assertEquals(reports(server.requests).at(-1), "success 204");
     assertEquals(await daemon.stop(), 0);

@@ -208,8 +208,10 @@ export function startClient(
 
 /** Runs `cmd` in the background, collecting its output; SIGTERM or SIGKILL it by pid. */
 export function startProcess(cmd: string[], env?: Record<string, string>): RunningClient {
-  const child = new Deno.Command(cmd[0], {
-    args: cmd.slice(1),
+  const [program, ...args] = cmd;
+  if (!program) throw new Error("startProcess: no command");
+  const child = new Deno.Command(program, {
+    args,
     env,
     stdin: "null",
     stdout: "piped",

@@ -79,7 +79,7 @@ export function normalise(requests: Recorded[]): Entry[] {
     }
     const report = /\/deployments\/device\/deployments\/([^/]+)\/(status|log)$/.exec(r.path);
     if (report) {
-      const deployment = idOf(decodeURIComponent(report[1]));
+      const deployment = idOf(decodeURIComponent(report[1] ?? ""));
       if (report[2] === "log") {
         const messages = (json?.messages as unknown[] | undefined)?.length ?? 0;
         return {
@@ -99,13 +99,13 @@ export function normalise(requests: Recorded[]): Entry[] {
         line: `PUT status ${deployment} bearer=${r.bearer} ${sortedJson(json)} -> ${r.status}`,
       };
     }
-    const artifact = /^\/artifacts\/(.+)\.mender$/.exec(r.path);
+    const artifact = /^\/artifacts\/(.+)\.mender$/.exec(r.path)?.[1];
     if (artifact) {
       return {
         kind: "artifact",
-        deployment: idOf(artifact[1]),
+        deployment: idOf(artifact),
         response: r.status,
-        line: `GET artifact ${idOf(artifact[1])} bearer=${r.bearer}${
+        line: `GET artifact ${idOf(artifact)} bearer=${r.bearer}${
           r.headers.range ? ` range=${r.headers.range}` : ""
         } -> ${r.status}`,
       };

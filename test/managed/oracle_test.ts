@@ -110,7 +110,12 @@ async function runScenario(
   assertEquals(problems, [], `${client} sent requests the contract refuses`);
   const installed = await Deno.readTextFile(`${device.installed}/app.txt`).catch(() => "(none)");
   const scripts = scriptsUntilIdle(await Deno.readTextFile(scriptLog).catch(() => ""));
-  return { requests: [...server.requests], seconds, installed: installed.split("\n")[0], scripts };
+  return {
+    requests: [...server.requests],
+    seconds,
+    installed: installed.split("\n")[0] ?? "",
+    scripts,
+  };
 }
 
 async function oracle(name: string, scenario: Scenario) {

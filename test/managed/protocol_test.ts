@@ -14,7 +14,7 @@ import { nextDeployment, reportStatus } from "../../src/managed/deployments.ts";
 import { goJson, identityJson, parseKeyValues } from "../../src/managed/identity.ts";
 import { collectInventory, sendInventory } from "../../src/managed/inventory.ts";
 import { loadDeviceKey } from "../../src/managed/key.ts";
-import { assert, assertEquals, assertMatch, assertRejects } from "../helpers/assert.ts";
+import { assert, assertEquals, assertMatch, assertRejects, at } from "../helpers/assert.ts";
 import { tempDir } from "../helpers/mod.ts";
 import { contractServer, type ServerOptions } from "./contract_server.ts";
 import { makePki } from "./tls.ts";
@@ -55,7 +55,7 @@ for (const type of ["rsa", "ecdsa", "ed25519"] as const) {
     assertEquals(await Deno.readTextFile(path), pem, "a second start keeps the key");
 
     await api.authenticate();
-    const auth = srv.requests[0];
+    const auth = at(srv.requests, 0);
     assertEquals(auth.problems, []);
     assertEquals(auth.signatureValid, true);
     assertEquals(auth.keyType, type);
@@ -133,7 +133,7 @@ Deno.test("next deployment: v2 with the device's provides", async () => {
   await using _ = srv;
   const next = await nextDeployment(api, { ...device, provides: { "rootfs-image.version": "a" } });
   assertEquals(next.kind, "deployment");
-  const poll = srv.requests[1];
+  const poll = at(srv.requests, 1);
   assertEquals(poll.path, "/api/devices/v2/deployments/device/deployments/next");
   assertEquals(poll.problems, []);
   assertEquals(
@@ -157,7 +157,10 @@ Deno.test("next deployment on an open-source server: v2 404, v1 POST 404, then v
     "POST v1/deployments/device/deployments/next 404",
     "GET v1/deployments/device/deployments/next 200",
   ]);
-  assertEquals(srv.requests[3].query, "artifact_name=factory+1.0%2Bx&device_type=ota-test-device");
+  assertEquals(
+    at(srv.requests, 3).query,
+    "artifact_name=factory+1.0%2Bx&device_type=ota-test-device",
+  );
 });
 
 Deno.test("inventory: PUT, then PATCH when the server answers 405", async () => {
@@ -177,7 +180,7 @@ Deno.test("inventory: PUT, then PATCH when the server answers 405", async () => 
   assertEquals(await sendInventory(api, attributes), "PATCH");
   const sent = srv.requests.filter((r) => r.path.endsWith("attributes"));
   assertEquals(sent.map((r) => `${r.method} ${r.status}`), ["PUT 405", "PATCH 200"]);
-  const body = sent[1].json as { name: string; value: unknown }[];
+  const body = at(sent, 1).json as { name: string; value: unknown }[];
   assertEquals(body.map((a) => a.name), [
     "artifact_name",
     "device_type",
@@ -211,14 +214,14 @@ Deno.test("mutual TLS: HttpsClient's certificate and key reach a server that req
   });
   await using _a = without.srv;
   await assertRejects(() => without.api.authenticate());
-  assertEquals(without.srv.requests[0].status, 403);
+  assertEquals(at(without.srv.requests, 0).status, 403);
   const withCert = await setup(dir.path, { tls, switches: { requireClientCert: true } }, {
     ServerCertificate: pki.files.ca,
     HttpsClient: { Certificate: pki.files.clientCert, Key: pki.files.clientKey },
   });
   await using _b = withCert.srv;
   await withCert.api.authenticate();
-  assertEquals(withCert.srv.requests[0].clientCert, { cn: "ota-test-device", valid: true });
+  assertEquals(at(withCert.srv.requests, 0).clientCert, { cn: "ota-test-device", valid: true });
 });
 
 Deno.test("Mender's backoff: 1 min three times, doubling up to RetryPollIntervalSeconds", () => {

@@ -34,14 +34,24 @@ export async function makePki(dir: string): Promise<TestPki> {
     "-addext",
     "keyUsage=critical,keyCertSign",
   ], quiet); // deno-fmt-ignore
-  for (const [name, subject, ext] of [
+  const certs: [string, string, string][] = [
     ["server", "/CN=127.0.0.1", "subjectAltName=IP:127.0.0.1\nextendedKeyUsage=serverAuth\n"],
     ["client", "/CN=ota-test-device", "extendedKeyUsage=clientAuth\n"],
-  ]) {
+  ];
+  for (const [name, subject, ext] of certs) {
     await Deno.writeTextFile(p(`${name}.ext`), `basicConstraints=CA:FALSE\n${ext}`);
     await sh([
-      "openssl", "req", "-newkey", "rsa:2048", "-nodes", "-keyout", p(`${name}.key`),
-      "-out", p(`${name}.csr`), "-subj", subject,
+      "openssl",
+      "req",
+      "-newkey",
+      "rsa:2048",
+      "-nodes",
+      "-keyout",
+      p(`${name}.key`),
+      "-out",
+      p(`${name}.csr`),
+      "-subj",
+      subject,
     ], quiet); // deno-fmt-ignore
     await sh([
       "openssl", "x509", "-req", "-in", p(`${name}.csr`), "-CA", p("ca.crt"), "-CAkey",
