@@ -105,6 +105,23 @@ test("check-update and send-inventory act at once; SIGTERM stops; the token stay
   assertStringIncludes(gone.stderr, "[DAEMON_NOT_RUNNING]");
 });
 
+test("the inventory goes every InventoryPollIntervalSeconds, polls every UpdatePollIntervalSeconds", async () => {
+  await using dir = await tempDir("ota-d-");
+  const { server, device } = await setup(dir.path, {}, {
+    InventoryPollIntervalSeconds: 1,
+    UpdatePollIntervalSeconds: 2,
+  }, () => Promise.resolve([]));
+  await using _ = server;
+  await using daemon = startClient(device, "ota");
+  const of = (suffix: string) => server.requests.filter((r) => r.path.endsWith(suffix));
+  await server.waitFor(() => of("/attributes").length >= 5, 20_000, "five inventories");
+  for (const gap of gapsOf(of("/attributes"))) assert(gap >= 900 && gap < 2500, `${gap} ms`);
+  for (const gap of gapsOf(of("/next"))) assert(gap >= 1900 && gap < 3500, `${gap} ms`);
+  assert(of("/next").length >= 2);
+  assertEquals(of("auth_requests").length, 1, "one token for all of it");
+  assertEquals(await daemon.stop(), 0);
+});
+
 test("a pending device asks again each poll interval, then sends its inventory", async () => {
   await using dir = await tempDir("ota-d-");
   const { server, device } = await setup(

@@ -100,6 +100,25 @@ Deno.test("a 401 to an API call authenticates again once and repeats the call", 
   );
 });
 
+Deno.test("Servers: a server that cannot be reached is passed over for the next one", async () => {
+  await using dir = await tempDir();
+  const { srv } = await setup(dir.path);
+  await using _ = srv;
+  const config = configSchema.parse({
+    Servers: [{ ServerURL: "http://127.0.0.1:9" }, { ServerURL: `${srv.url}/` }],
+    IdentityScript: `${dir.path}/identity`,
+    DeviceKeyType: "ed25519",
+  });
+  const failover = await createDeviceApi({
+    config,
+    key: await loadDeviceKey(config, dir.path),
+    log,
+    env: {},
+  });
+  assertEquals((await failover.call("PUT", "/v1/inventory/device/attributes", "[]")).status, 200);
+  assertEquals(failover.server(), srv.url);
+});
+
 Deno.test("a pending device gets AUTH_PENDING; once accepted it authenticates", async () => {
   await using dir = await tempDir();
   const { srv, api } = await setup(dir.path, { switches: { pendingAuths: 2 } });
