@@ -170,6 +170,7 @@ export async function runDaemon(options: DaemonOptions): Promise<void> {
     if (next.kind === "invalid" && !next.id) throw new Error(`unusable deployment: ${next.reason}`);
     if (!await script("Sync", "Leave")) return await script("Sync", "Error");
     if (next.kind === "invalid") {
+      log.pin(engine.paths.updateLogDir, next.id!); // the reason goes into the uploaded log
       log.error(`Deployment ${next.id} cannot be installed: ${next.reason}`);
       state.deployment = {
         id: next.id!,

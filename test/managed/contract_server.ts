@@ -33,6 +33,8 @@ export interface DeploymentSpec {
   offerAfterPolls?: number;
   /** 409 from the first report with this status on, or from the n-th report (1-based) on. */
   abort?: { fromStatus?: string; fromReport?: number };
+  /** Fields of the offered `artifact` left out (a broken server or deployment). */
+  omit?: string[];
 }
 
 export interface Switches {
@@ -140,7 +142,7 @@ export async function contractServer(options: ServerOptions = {}): Promise<Contr
         },
         device_types_compatible: pending.deviceTypes,
       },
-    });
+    }, (key, value) => (pending.omit?.includes(key) ? undefined : value));
   }
 
   type Answer = { status: number; body?: string; type?: string };

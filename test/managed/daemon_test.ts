@@ -5,7 +5,7 @@
  * server does not take until after a kill and a restart, a stop in the middle of a download;
  * and the control commands.
  */
-import { assert, assertEquals, assertStringIncludes, at } from "../helpers/assert.ts";
+import { assert, assertEquals, assertStringIncludes, at, defined } from "../helpers/assert.ts";
 import { BINARY, hasCommand, run, tempDir } from "../helpers/mod.ts";
 import {
   contractServer,
@@ -323,4 +323,23 @@ Deno.test({
     assertEquals(reports(server.requests).at(-1), "success 204");
     assertEquals(await daemon.stop(), 0);
   },
+});
+
+test("a deployment without a source URI fails at once, with the reason in its log", async () => {
+  await using dir = await tempDir("ota-d-");
+  const { server, device } = await setup(dir.path, {}, {}, (device) =>
+    Promise.resolve([{
+      id: ID,
+      artifactName: "app-1.0",
+      deviceTypes: [DEVICE_TYPE],
+      file: device.installed,
+      omit: ["source"],
+    }]));
+  await using _ = server;
+  await using daemon = startClient(device, "ota");
+  await server.waitFor((rs) => rs.some((r) => r.path.endsWith("/log")), 20_000, "the log");
+  assertEquals(reports(server.requests), ["failure 204"]);
+  const log = defined(server.requests.find((r) => r.path.endsWith("/log")));
+  assertStringIncludes(log.text, "lacks artifact.source.uri");
+  assertEquals(await daemon.stop(), 0);
 });
