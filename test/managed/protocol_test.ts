@@ -15,7 +15,7 @@ import { goJson, identityJson, parseKeyValues } from "../../src/managed/identity
 import { collectInventory, sendInventory } from "../../src/managed/inventory.ts";
 import { loadDeviceKey } from "../../src/managed/key.ts";
 import { assert, assertEquals, assertMatch, assertRejects, at } from "../helpers/assert.ts";
-import { tempDir } from "../helpers/mod.ts";
+import { sh, tempDir } from "../helpers/mod.ts";
 import { contractServer, type ServerOptions } from "./contract_server.ts";
 import { makePki } from "./tls.ts";
 
@@ -72,6 +72,21 @@ for (const type of ["rsa", "ecdsa", "ed25519"] as const) {
     );
   });
 }
+
+Deno.test("a key Mender 3.4 made (PKCS#1 PEM in mender-agent.pem) is used as it is", async () => {
+  await using dir = await tempDir();
+  const path = `${dir.path}/mender-agent.pem`;
+  await sh(["openssl", "genrsa", "-traditional", "-out", path, "3072"]);
+  const pem = await Deno.readTextFile(path);
+  assertMatch(pem, /^-----BEGIN RSA PRIVATE KEY-----/);
+  const key = await loadDeviceKey(configSchema.parse({}), dir.path);
+  assertEquals(key.type, "rsa");
+  assertEquals(
+    key.publicPem,
+    createPublicKey(pem).export({ type: "spki", format: "pem" }).toString(),
+  );
+  assertEquals(await Deno.readTextFile(path), pem, "the file is not rewritten");
+});
 
 Deno.test("a key that cannot be read is an error, never replaced", async () => {
   await using dir = await tempDir();
