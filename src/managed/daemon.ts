@@ -6,6 +6,7 @@
  * Mender's schedule, a device the server has not accepted asks again each poll interval.
  * SIGTERM stops it between steps; a deployment under way continues at the next start.
  */
+import { mkdir } from "node:fs/promises";
 import process from "node:process";
 import { serverUrls } from "../device/config.ts";
 import { fail, isOtaError } from "../errors.ts";
@@ -46,6 +47,7 @@ export async function runDaemon(options: DaemonOptions): Promise<void> {
       "no server configured: set ServerURL (or Servers) in mender.conf to run the daemon",
     );
   }
+  await mkdir(dataDir, { recursive: true, mode: 0o700 });
   const key = await loadDeviceKey(config, dataDir, log);
   const api = await createDeviceApi({ config, key, log, env: options.env });
   const state = await loadManagedState(dataDir);
