@@ -84,6 +84,7 @@ export const ERROR_CODES = [
   "UPDATE_FAILED", // an update failed and was rolled back
   "DOWNLOAD_FAILED", // the download state failed
   "INTERRUPTED", // a power cut or kill ended an update
+  "DEPLOYMENT_ABORTED", // the server aborted the deployment (managed mode)
   "NOT_REBOOTED", // the device has not booted the new slot
   "COMMIT_IMPOSSIBLE", // nothing to commit
   "ROLLBACK_IMPOSSIBLE", // nothing to roll back, or the payload cannot

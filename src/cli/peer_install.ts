@@ -1,6 +1,8 @@
 /** `ota install --from-peer` and `--keep-for-peers`: the peer side of an install. */
+import { readIdentity } from "../device/identity.ts";
 import { fail } from "../errors.ts";
-import { deviceIdentity, type Engine, loadStore, verifyKeys } from "../update/engine.ts";
+import type { Engine } from "../update/context.ts";
+import { verifyKeys } from "../update/keys.ts";
 import type { InstallOptions } from "../update/standalone.ts";
 import { keepSource, openPeerSource } from "../peers/install_source.ts";
 import { parseSize } from "./options.ts";
@@ -28,7 +30,7 @@ export async function peerInstallOptions(
   const log = (message: string) => engine.log.info(message);
   const options: Pick<InstallOptions, "source" | "wrapSource"> = {};
   if (o.fromPeer !== undefined) {
-    const device = await deviceIdentity(engine, await loadStore(engine.paths.dataDir));
+    const device = await readIdentity(engine.paths);
     options.source = await openPeerSource(device, {
       name: typeof o.fromPeer === "string" ? o.fromPeer : undefined,
       urls: o.peer,
@@ -40,7 +42,7 @@ export async function peerInstallOptions(
     const keep = {
       dir: o.keepForPeers,
       maxDirBytes: o.keepMax ? parseSize(o.keepMax) : undefined,
-      verifyKeys: await verifyKeys(engine),
+      verifyKeys: await verifyKeys(engine.config),
       log,
     };
     options.wrapSource = (source) => keepSource(source, keep);

@@ -3,23 +3,24 @@ import { promises as fs } from "node:fs";
 import { join } from "node:path";
 import process from "node:process";
 import { Command } from "commander";
+import type { DeviceLocations } from "../device/defaults.ts";
+import { readIdentity } from "../device/identity.ts";
 import type { DeviceIdentity } from "../device/provides.ts";
 import { fail } from "../errors.ts";
 import { chooseOffer, collectOffers, type Offer } from "../peers/choose.ts";
-import { deviceForPeers } from "../peers/device.ts";
 import { fetchOffer, safeFileName } from "../peers/fetch.ts";
 import { sameFileElsewhere } from "../peers/install_source.ts";
 import type { FindOptions } from "../peers/find.ts";
 import { findPeers } from "../peers/find.ts";
 import type { Peer } from "../peers/listings.ts";
+import { addLocationOptions, locate } from "./device_options.ts";
 import { collect, loadVerifyKeys, parseSize, readFileOrFail } from "./options.ts";
 import { createProgress, type ProgressMode } from "./progress.ts";
 import { readToken } from "./serve.ts";
 
-interface PeerOptions {
+interface PeerOptions extends DeviceLocations {
   deviceType?: string;
   deviceTypeFile?: string;
-  data: string;
   peer?: string[];
   wait: string;
   token?: string;
@@ -29,14 +30,12 @@ interface PeerOptions {
 }
 
 function withPeerOptions(command: Command): Command {
-  return command
+  return addLocationOptions(command)
     .option("--device-type <type>", "this device's type (default: from the device_type file)")
     .option(
-      "-d, --data <dir>",
-      "data directory: the device store (what is installed)",
-      "/var/lib/mender",
+      "--device-type-file <file>",
+      "Mender's device_type file (default: DeviceTypeFile, or DATA/device_type)",
     )
-    .option("--device-type-file <file>", "Mender's device_type file (default: DATA/device_type)")
     .option("--peer <url>", "also ask this server, e.g. http://10.0.0.1:8080 (repeatable)", collect)
     .option("--wait <seconds>", "listen this long for mDNS answers (0: only --peer)", "2")
     .option("--token <token>", "token the servers require (ota serve --token)")
@@ -60,11 +59,12 @@ async function discover(o: PeerOptions): Promise<{ device: DeviceIdentity; peers
   if (!Number.isFinite(wait) || wait < 0 || wait > 60) {
     fail("BAD_ARGUMENTS", `--wait takes seconds from 0 to 60, not ${o.wait}`);
   }
-  const device = await deviceForPeers({
-    deviceType: o.deviceType,
-    deviceTypeFile: o.deviceTypeFile ?? `${o.data}/device_type`,
-    dataDir: o.data,
-  });
+  // the same identity as `ota install` reads (src/device/identity.ts), from the same places
+  const { paths } = await locate(o);
+  const device = await readIdentity(
+    o.deviceTypeFile ? { ...paths, deviceTypeFile: o.deviceTypeFile } : paths,
+    { deviceType: o.deviceType },
+  );
   const peers = await findPeers(findOptions(o));
   if (peers.length === 0) {
     fail(
@@ -145,8 +145,9 @@ export function peersCommand(progressMode: () => ProgressMode): Command {
       "after",
       `
 Servers announce themselves with mDNS (_ota._tcp); each is asked for its list of verified
-artifacts, and every artifact is checked against this device's type and what it provides
-(the device store in --data). A peer is never trusted: what is fetched is verified again.
+artifacts, and every artifact is checked against this device's type and what it provides,
+read as 'ota install' reads them (mender.conf, --data, artifact_info, MENDER_CONF_DIR and
+MENDER_DATA_DIR). A peer is never trusted: what is fetched is verified again.
 
 Examples:
   ota peers                                         what the network offers this device

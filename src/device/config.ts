@@ -80,6 +80,8 @@ export interface Paths {
   /** The data directory (`--data`, Mender's /var/lib/mender). */
   dataDir: string;
   deviceTypeFile: string;
+  /** Mender's name of the installed artifact before the first update. */
+  artifactInfoFile: string;
   updateLogDir: string;
 }
 
@@ -87,6 +89,7 @@ export function resolvePaths(config: Config, dataDir: string): Paths {
   return {
     dataDir,
     deviceTypeFile: config.DeviceTypeFile ?? `${dataDir}/device_type`,
+    artifactInfoFile: config.ArtifactInfoFile,
     updateLogDir: config.UpdateLogPath ?? dataDir,
   };
 }

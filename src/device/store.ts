@@ -11,27 +11,27 @@ import { fail } from "../errors.ts";
 import { atomicWriteFile, readTextIfExists } from "../files.ts";
 
 /**
- * Where an update stands; named after Mender's standalone states. `Before_*` states are
- * pauses (an update stopped with --stop-before, or installed and waiting for commit); the
- * others mark a step that was under way.
+ * Where an update stands, as written before each state acts: the names of Mender's
+ * standalone states (so a store written by an older ota, or read by one, keeps its meaning),
+ * and for the reboot states of managed mode the same style. src/update/machine.ts maps each
+ * to its state; `Before_*` are pauses.
  */
 export const updateStates = [
   "Download_Enter",
   "Before_ArtifactInstall_Enter",
   "ArtifactInstall_Enter",
+  "ArtifactReboot_Enter",
+  "ArtifactVerifyReboot",
   "Before_ArtifactCommit_Enter",
   "ArtifactCommit_Enter",
   "ArtifactCommit_Leave",
   "ArtifactRollback_Enter",
+  "ArtifactRollbackReboot_Enter",
+  "ArtifactVerifyRollbackReboot",
   "ArtifactFailure_Enter",
   "Cleanup",
 ] as const;
 export type UpdateState = typeof updateStates[number];
-
-export const pausedStates: readonly UpdateState[] = [
-  "Before_ArtifactInstall_Enter",
-  "Before_ArtifactCommit_Enter",
-];
 
 export const updateRecordSchema = z.object({
   id: z.string(),
@@ -48,12 +48,26 @@ export const updateRecordSchema = z.object({
 });
 export type UpdateRecord = z.infer<typeof updateRecordSchema>;
 
+/**
+ * The outcome of an update for a server (managed mode): written in the same write that ends
+ * the update, so a crash cannot lose it; the daemon removes it once the server has it.
+ */
+export const reportSchema = z.object({
+  id: z.string(),
+  status: z.enum(["success", "failure"]),
+  artifactName: z.string(),
+  /** The update's log (deployments.NNNN.<id>.log), uploaded after a failure. */
+  log: z.string().optional(),
+});
+export type Report = z.infer<typeof reportSchema>;
+
 export const storeSchema = z.object({
   version: z.literal(1),
   artifactName: z.string().optional(),
   artifactGroup: z.string().optional(),
   provides: z.record(z.string(), z.string()).default({}),
   update: updateRecordSchema.optional(),
+  report: reportSchema.optional(),
   /** How many state records were written for the current update: a loop guard. */
   writes: z.number().int().default(0),
   /**
@@ -97,15 +111,4 @@ export async function loadStore(dataDir: string): Promise<StoreData> {
 export async function saveStore(dataDir: string, data: StoreData): Promise<void> {
   await mkdir(dataDir, { recursive: true, mode: 0o700 });
   await atomicWriteFile(storePath(dataDir), JSON.stringify(data, null, 2) + "\n");
-}
-
-/** Parses the device_type file: `device_type=<type>` on its first line. */
-export function parseDeviceType(text: string, path: string): string {
-  const lines = text.split("\n").filter((l) => l.trim() !== "");
-  const first = lines[0]?.trim() ?? "";
-  if (!first.startsWith("device_type=") || first.length === "device_type=".length) {
-    fail("DEVICE_TYPE_INVALID", `${path} must hold one line 'device_type=<type>'`);
-  }
-  if (lines.length > 1) fail("DEVICE_TYPE_INVALID", `${path} has more than one line`);
-  return first.slice("device_type=".length);
 }

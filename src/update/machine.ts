@@ -1,295 +1,386 @@
 /**
- * The update state machine after the download: install, commit, rollback, failure, cleanup,
- * and recovery from wherever a power cut left it. Every step is recorded in the store
- * (atomically) before it acts, so after a restart the recorded state says what was under
- * way; `recover` then resumes it or takes the error path. The artifact name and provides
- * change only in the commit step, in the same write that records it.
+ * The life of one update as one transition table: every state, the action it runs, the events
+ * that leave it and the state each one leads to, what a restart after a power cut does there,
+ * and where an update can pause. driver.ts walks it: it records the state in the store before
+ * the state acts (record, then act), runs the state's scripts around the action, and looks the
+ * next state up here. Which scripts run where, the order of module calls and the standalone
+ * pauses are Mender 3.4's; the reboot states follow Mender 4's daemon.
+ *
+ * Whoever drives the machine supplies a Host. `ota install` and a daemon differ only in what
+ * their host can do, never in a flag:
+ * - standalone (standalone.ts): no status, no reboot. After ArtifactInstall the update waits
+ *   at BeforeArtifactCommit for a person, who reboots and sends `commit` or `rollback`; the
+ *   reboot states are never entered, so their scripts never run (as in Mender 3.4).
+ * - a daemon: `status` reports downloading / installing / rebooting on arrival at a state and
+ *   answers "aborted" for a 409, which takes the state's `abort` event; `reboot` reboots the
+ *   system, the process dies, and at boot `restart` continues in ArtifactVerifyReboot (or
+ *   ArtifactVerifyRollbackReboot); `finished` gets success or failure after the driver wrote
+ *   it to the store (store.report) in the write that ends the update, so a crash cannot lose
+ *   it; the daemon removes it once sent (driver.ts clearReport). Its source is the
+ *   deployment's URL and its id the deployment's (begin.ts takes any Source and id);
+ *   "already-installed" is reported by beginUpdate before any state is entered. Sync and Idle
+ *   scripts lie outside an update's life: idle_sync.ts.
+ * Entry points: beginUpdate (begin.ts: a new update from a source), and in driver.ts restart
+ * (after a power cut or a reboot, by each state's rule below) and deliver (an event from
+ * outside: continue, commit, rollback, abort), each with an optional --stop-before point.
+ * A restart leaves an update at a pause where it is: there a person continues it, or a
+ * daemon, which holds nothing, delivers `continue`.
  */
-import type { ArtifactHeader } from "../artifact/header.ts";
-import { providesAfterCommit } from "../device/provides.ts";
-import type { StoreData, UpdateRecord, UpdateState } from "../device/store.ts";
-import { MAX_STATE_WRITES } from "../device/store.ts";
-import { ExitCode, fail, OtaError } from "../errors.ts";
+import type { ScriptState } from "../artifact/names.ts";
+import { commitInstalled } from "../device/identity.ts";
+import type { Report, StoreData, UpdateRecord, UpdateState } from "../device/store.ts";
+import { type ErrorCode, fail } from "../errors.ts";
 import type { HandlerContext, PayloadHandler } from "../handlers/handler.ts";
-import { type Engine, handlerContext, persist } from "./engine.ts";
+import type { Engine } from "./context.ts";
+import { downloadArtifact, type Reading } from "./download.ts";
 
-export interface Outcome {
-  exitCode: ExitCode;
-  /** Mender's result messages, for stdout. */
-  messages: string[];
+export type StateName =
+  | "Download"
+  | "BeforeArtifactInstall"
+  | "ArtifactInstall"
+  | "InstallQuery"
+  | "ArtifactReboot"
+  | "ArtifactVerifyReboot"
+  | "BeforeArtifactCommit"
+  | "ArtifactCommit"
+  | "ArtifactCommitLeave"
+  | "RollbackQuery"
+  | "ArtifactRollback"
+  | "RollbackRebootQuery"
+  | "ArtifactRollbackReboot"
+  | "ArtifactVerifyRollbackReboot"
+  | "AfterRollback"
+  | "ArtifactFailure"
+  | "Cleanup"
+  | "Done";
+
+/** Events from outside the machine: a person's command, or the server. */
+export type OutsideEvent = "continue" | "commit" | "rollback" | "abort";
+export type Event =
+  | OutsideEvent
+  | "success"
+  | "failure"
+  | "notRebooted" // ArtifactCommit refused: the new system does not run yet
+  | "reboot" // the host reboots (a daemon)
+  | "installed" // installed; a person reboots or commits (standalone), or nothing to reboot
+  | "supported" // the handler can roll back
+  | "unsupported"
+  | "failed" // after a rollback: the update had failed
+  | "reverted" // after a rollback: a person asked for it, nothing failed
+  | "retry";
+
+/**
+ * What --stop-before accepts. ArtifactReboot stops at the commit pause: in standalone mode the
+ * reboot is a person's, and it happens there.
+ */
+export type StopPoint = "ArtifactInstall" | "ArtifactReboot" | "ArtifactCommit";
+
+export type DeploymentStatus = "downloading" | "installing" | "rebooting" | "already-installed";
+
+export interface Host {
+  /** Reported on arrival at a state with a status; "aborted" takes its `abort` event. */
+  status?(status: DeploymentStatus, record?: UpdateRecord): Promise<"aborted" | void>;
+  /** Reboots the system; never returns normally. Without it the reboot states are never entered. */
+  reboot?(): Promise<never>;
+  /** Keeps the update at a pause for an outside event (checked on arrival only). */
+  holds?(pause: StateName, record: UpdateRecord): boolean;
+  /** The update ended; the report is in the store already. */
+  finished?(report: Report): Promise<void>;
 }
 
+/** What a state's action works with. */
 export interface Run {
   engine: Engine;
+  host: Host;
   store: StoreData;
+  record: UpdateRecord;
   handler: PayloadHandler;
   ctx: HandlerContext;
-  /** Pause instead of entering this state (mender-update --stop-before). */
-  stopBefore?: string;
+  /** The update's log file. */
+  logPath: string;
+  /** The artifact being read: only in the process that began the update. */
+  reading?: Reading;
 }
 
-export class Stopped extends Error {
-  constructor(readonly state: string) {
-    super(`stopped before ${state}`);
-  }
+interface Scripts {
+  enter?: ScriptState;
+  /** Run only when the action succeeded. */
+  leave?: ScriptState;
+  /** Run when the action or a script failed, before the failure event is taken. */
+  error?: ScriptState;
+  /** Failing Enter/Leave scripts are logged, not fatal (the rollback and failure states). */
+  tolerant?: true;
 }
 
-export async function openRun(engine: Engine, store: StoreData, stopBefore?: string): Promise<Run> {
-  const record = store.update!;
-  const handler = await engine.handlerFor(record.payloads[0]?.type ?? null);
-  const ctx = await handlerContext(engine, store);
-  engine.log.openUpdateLog(engine.paths.updateLogDir, record.id);
-  return { engine, store, handler, ctx, stopBefore };
+type Transitions = Partial<Record<Event, StateName>>;
+
+export interface Step {
+  kind: "step";
+  /** Written to the store before the state acts. */
+  record: UpdateState;
+  scripts?: Scripts;
+  /** Reported on arrival, before the state is recorded. */
+  status?: DeploymentStatus;
+  act(run: Run): Promise<Event | void>;
+  on: Transitions;
+  /** After a power cut here: act again, or take the success or failure event. */
+  restart: {
+    take: "resume" | "success" | "failure";
+    /** Logged at the restart. */
+    note?: (record: UpdateRecord) => string;
+    /** With "failure": what went wrong. */
+    error?: string;
+  };
+  /** Errors with these codes take their own event (after the Error scripts), not a failure. */
+  refusals?: Partial<Record<ErrorCode, Event>>;
+  /** Prefix of the logged error when the state fails. */
+  failureNote?: string;
 }
 
-/** The states `--stop-before` can pause at, and the state recorded for the pause. */
-export const stopPoints: Record<string, UpdateState> = {
-  ArtifactInstall: "Before_ArtifactInstall_Enter",
-  ArtifactReboot: "Before_ArtifactCommit_Enter",
-  ArtifactCommit: "Before_ArtifactCommit_Enter",
+/** Decides between events; not recorded (a restart finds the state before it). */
+export interface Choice {
+  kind: "choice";
+  scripts?: Scripts;
+  act(run: Run): Promise<Event>;
+  on: Transitions;
+}
+
+/** Where an update can wait: recorded; left by `continue` or another outside event. */
+export interface Pause {
+  kind: "pause";
+  record: UpdateState;
+  /** The --stop-before points that stop here. */
+  stopBefore: StopPoint[];
+  on: Transitions;
+}
+
+export interface End {
+  kind: "end";
+}
+
+export type Row = Step | Choice | Pause | End;
+
+const noop = () => Promise.resolve();
+const rolledBack = () => "An interrupted rollback is finished";
+
+export const machine: Record<StateName, Row> = {
+  Download: {
+    kind: "step",
+    record: "Download_Enter",
+    scripts: { enter: "Download", leave: "Download", error: "Download" },
+    status: "downloading",
+    act: (run) => downloadArtifact(run.reading, run.handler, run.ctx, run.engine.paths.dataDir),
+    on: { success: "BeforeArtifactInstall", failure: "Cleanup", abort: "Cleanup" },
+    restart: {
+      take: "failure",
+      error: "the download was interrupted",
+      note: (r) =>
+        `An interrupted download of ${r.headerInfo.artifact_provides.artifact_name} is cleaned up`,
+    },
+  },
+  BeforeArtifactInstall: {
+    kind: "pause",
+    record: "Before_ArtifactInstall_Enter",
+    stopBefore: ["ArtifactInstall"],
+    on: { continue: "ArtifactInstall", rollback: "RollbackQuery", abort: "Cleanup" },
+  },
+  ArtifactInstall: {
+    kind: "step",
+    record: "ArtifactInstall_Enter",
+    scripts: { enter: "ArtifactInstall", leave: "ArtifactInstall", error: "ArtifactInstall" },
+    status: "installing",
+    act: (run) => run.handler.install(run.ctx),
+    on: {
+      success: "InstallQuery",
+      failure: "RollbackQuery",
+      abort: "Cleanup",
+      rollback: "RollbackQuery",
+    },
+    restart: {
+      take: "failure",
+      error: "the installation was interrupted",
+      note: () => "An interrupted installation takes the rollback path",
+    },
+  },
+  InstallQuery: {
+    kind: "choice",
+    scripts: { error: "ArtifactInstall" },
+    async act({ handler, ctx, record, host }) {
+      record.needsReboot = await handler.needsReboot(ctx);
+      record.supportsRollback = await handler.supportsRollback(ctx);
+      return host.reboot && record.needsReboot !== "No" ? "reboot" : "installed";
+    },
+    on: { reboot: "ArtifactReboot", installed: "BeforeArtifactCommit", failure: "RollbackQuery" },
+  },
+  ArtifactReboot: {
+    kind: "step",
+    record: "ArtifactReboot_Enter",
+    scripts: { enter: "ArtifactReboot", error: "ArtifactReboot" },
+    status: "rebooting",
+    act: (run) => reboot(run, () => run.handler.reboot(run.ctx)),
+    on: {
+      success: "ArtifactVerifyReboot",
+      failure: "RollbackQuery",
+      abort: "RollbackQuery",
+      rollback: "RollbackQuery",
+    },
+    restart: { take: "success", note: () => "Back after the reboot: verifying the update" },
+  },
+  ArtifactVerifyReboot: {
+    kind: "step",
+    record: "ArtifactVerifyReboot",
+    scripts: { leave: "ArtifactReboot", error: "ArtifactReboot" },
+    act: (run) => run.handler.verifyReboot(run.ctx),
+    on: { success: "BeforeArtifactCommit", failure: "RollbackQuery", rollback: "RollbackQuery" },
+    restart: { take: "failure", error: "the device restarted while the update was verified" },
+  },
+  BeforeArtifactCommit: {
+    kind: "pause",
+    record: "Before_ArtifactCommit_Enter",
+    stopBefore: ["ArtifactCommit", "ArtifactReboot"],
+    on: {
+      continue: "ArtifactCommit",
+      commit: "ArtifactCommit",
+      rollback: "RollbackQuery",
+      abort: "RollbackQuery",
+    },
+  },
+  ArtifactCommit: {
+    kind: "step",
+    record: "ArtifactCommit_Enter",
+    scripts: { enter: "ArtifactCommit", error: "ArtifactCommit" },
+    status: "installing",
+    async act({ handler, ctx, store, record }) {
+      await handler.commit(ctx);
+      // saved with the record of ArtifactCommitLeave: name and state change in one write
+      commitInstalled(store, record.headerInfo, record.payloads);
+    },
+    refusals: { NOT_REBOOTED: "notRebooted" },
+    on: {
+      success: "ArtifactCommitLeave",
+      failure: "RollbackQuery",
+      notRebooted: "BeforeArtifactCommit",
+      abort: "RollbackQuery",
+      commit: "ArtifactCommit",
+      rollback: "RollbackQuery",
+    },
+    restart: { take: "resume", note: () => "An interrupted commit is done again" },
+  },
+  ArtifactCommitLeave: {
+    kind: "step",
+    record: "ArtifactCommit_Leave",
+    scripts: { leave: "ArtifactCommit", error: "ArtifactCommit" },
+    act: noop,
+    on: { success: "Cleanup", failure: "Cleanup", commit: "ArtifactCommitLeave" },
+    restart: { take: "resume" },
+  },
+  RollbackQuery: {
+    kind: "choice",
+    async act({ handler, ctx, record }) {
+      record.supportsRollback ??= await handler.supportsRollback(ctx).catch(() => false);
+      return record.supportsRollback ? "supported" : "unsupported";
+    },
+    on: { supported: "ArtifactRollback", unsupported: "ArtifactFailure" },
+  },
+  ArtifactRollback: {
+    kind: "step",
+    record: "ArtifactRollback_Enter",
+    scripts: { enter: "ArtifactRollback", leave: "ArtifactRollback", tolerant: true },
+    act: (run) => run.handler.rollback(run.ctx),
+    on: { success: "RollbackRebootQuery", failure: "ArtifactFailure", rollback: "RollbackQuery" },
+    restart: { take: "resume", note: rolledBack },
+    failureNote: "Rollback failed",
+  },
+  RollbackRebootQuery: {
+    kind: "choice",
+    async act({ handler, ctx, record, host }) {
+      if (!host.reboot) return "installed";
+      record.needsReboot ??= await handler.needsReboot(ctx);
+      return record.needsReboot === "No" ? "installed" : "reboot";
+    },
+    on: { reboot: "ArtifactRollbackReboot", installed: "AfterRollback" },
+  },
+  ArtifactRollbackReboot: {
+    kind: "step",
+    record: "ArtifactRollbackReboot_Enter",
+    scripts: { enter: "ArtifactRollbackReboot", tolerant: true },
+    // errors do not matter as long as the verification after it succeeds (Mender's rule)
+    act: (run) =>
+      reboot(run, () => run.handler.rollbackReboot(run.ctx)).catch((error) => {
+        run.engine.log.error(`Rollback reboot: ${(error as Error).message}`);
+      }),
+    on: { success: "ArtifactVerifyRollbackReboot", failure: "ArtifactVerifyRollbackReboot" },
+    restart: { take: "success" },
+  },
+  ArtifactVerifyRollbackReboot: {
+    kind: "step",
+    record: "ArtifactVerifyRollbackReboot",
+    scripts: { leave: "ArtifactRollbackReboot", tolerant: true },
+    act: (run) =>
+      run.handler.verifyRollbackReboot(run.ctx).then(() => undefined, (error) => {
+        run.engine.log.error(`The previous system is not back yet: ${(error as Error).message}`);
+        return "retry";
+      }),
+    // retries end through the driver's guard against endless restarts (failure)
+    on: { success: "AfterRollback", retry: "ArtifactRollbackReboot", failure: "ArtifactFailure" },
+    restart: { take: "resume", note: rolledBack },
+  },
+  AfterRollback: {
+    kind: "choice",
+    act: ({ record }) => Promise.resolve(record.failed ? "failed" : "reverted"),
+    // a rollback a person asked for is no failure: Mender 3.4 runs no ArtifactFailure then
+    on: { failed: "ArtifactFailure", reverted: "Cleanup" },
+  },
+  ArtifactFailure: {
+    kind: "step",
+    record: "ArtifactFailure_Enter",
+    scripts: { enter: "ArtifactFailure", leave: "ArtifactFailure", tolerant: true },
+    act: (run) => run.handler.failure(run.ctx),
+    on: { success: "Cleanup", failure: "Cleanup", rollback: "RollbackQuery" },
+    restart: { take: "resume", note: rolledBack },
+    failureNote: "ArtifactFailure failed",
+  },
+  Cleanup: {
+    kind: "step",
+    record: "Cleanup",
+    act: (run) =>
+      run.handler.cleanup(run.ctx).catch((error) => {
+        run.engine.log.error(`Cleanup failed: ${(error as Error).message}`);
+      }),
+    // failure: only when the driver gives up on endless restarts
+    on: { success: "Done", failure: "Done" },
+    restart: { take: "resume" },
+  },
+  Done: { kind: "end" },
 };
 
-export function parseStopBefore(value: string): string {
-  const base = value.replace(/_Enter$/, "");
-  if (!stopPoints[base]) {
+/** The module reboots its device ("Yes"), or the host reboots the system ("Automatic"). */
+async function reboot(run: Run, moduleReboot: () => Promise<void>): Promise<void> {
+  if (!run.host.reboot) fail("INTERNAL", "a reboot state was entered without a way to reboot");
+  const how = run.record.needsReboot ?? await run.handler.needsReboot(run.ctx);
+  if (how === "Yes") return await moduleReboot();
+  await run.host.reboot();
+}
+
+/** The state recorded under `name`, looked up in the table (the store keeps Mender's names). */
+export function stateRecordedAs(name: UpdateState): StateName {
+  for (const [state, row] of Object.entries(machine) as [StateName, Row][]) {
+    if ((row.kind === "step" || row.kind === "pause") && row.record === name) return state;
+  }
+  return fail("STORE_CORRUPT", `no state is recorded as ${name}`);
+}
+
+/** `--stop-before X` or `X_Enter`, as Mender 4 spells them. */
+export function parseStopBefore(value: string): StopPoint {
+  const points = Object.values(machine).flatMap((row) =>
+    row.kind === "pause" ? row.stopBefore : []
+  );
+  const found = points.find((point) => value === point || value === `${point}_Enter`);
+  if (!found) {
     fail(
       "BAD_ARGUMENTS",
-      `--stop-before takes one of ${
-        Object.keys(stopPoints).join(", ")
-      } (optionally with _Enter), not ${value}`,
+      `--stop-before takes one of ${points.join(", ")} (optionally with _Enter), not ${value}`,
     );
   }
-  return base;
-}
-
-export async function enter(run: Run, state: UpdateState): Promise<void> {
-  const record = run.store.update!;
-  const base = state.replace(/^Before_/, "").replace(/_(Enter|Leave)$/, "");
-  const pause = run.stopBefore ? stopPoints[run.stopBefore] : undefined;
-  if (pause && (base === run.stopBefore || state === pause)) {
-    record.state = pause;
-    await persist(run.engine, run.store);
-    throw new Stopped(run.stopBefore!);
-  }
-  if (run.store.writes > MAX_STATE_WRITES && !record.failed) {
-    record.failed = true;
-    record.error = "the update kept restarting; giving up";
-  }
-  record.state = state;
-  await persist(run.engine, run.store);
-  run.ctx.record = record;
-}
-
-/** The header fields the commit needs, rebuilt from the record (the artifact is long gone). */
-export function headerOf(record: UpdateRecord): ArtifactHeader {
-  return {
-    info: record.headerInfo,
-    infoBytes: new Uint8Array(0),
-    scripts: [],
-    payloads: record.payloads.map((p, index) => ({
-      index,
-      type: p.type,
-      typeInfo: p.typeInfo,
-      typeInfoBytes: new Uint8Array(0),
-    })),
-  };
-}
-
-/** ArtifactInstall: Enter scripts, the handler's install, Leave scripts; then ask about reboot and rollback. */
-export async function installStep(run: Run): Promise<void> {
-  await enter(run, "ArtifactInstall_Enter");
-  const { engine, handler, ctx } = run;
-  try {
-    await engine.scripts.run("ArtifactInstall", "Enter");
-    await handler.install(ctx);
-    await engine.scripts.run("ArtifactInstall", "Leave");
-    const record = run.store.update!;
-    record.needsReboot = await handler.needsReboot(ctx);
-    record.supportsRollback = await handler.supportsRollback(ctx);
-  } catch (error) {
-    await engine.scripts.run("ArtifactInstall", "Error", { ignoreErrors: true });
-    throw error;
-  }
-}
-
-/** ArtifactCommit: runs the commit, records the new name and provides, then Leave scripts and cleanup. */
-export async function commitStep(run: Run): Promise<Outcome> {
-  const { engine, handler, ctx, store } = run;
-  await enter(run, "ArtifactCommit_Enter");
-  try {
-    await engine.scripts.run("ArtifactCommit", "Enter");
-    await handler.commit(ctx);
-  } catch (error) {
-    await engine.scripts.run("ArtifactCommit", "Error", { ignoreErrors: true });
-    if (error instanceof OtaError && error.code === "NOT_REBOOTED") {
-      await enter(run, "Before_ArtifactCommit_Enter");
-      throw error;
-    }
-    return await errorPath(run, error);
-  }
-  const record = store.update!;
-  store.provides = providesAfterCommit(store.provides, headerOf(record));
-  store.artifactName = store.provides.artifact_name;
-  store.artifactGroup = store.provides.artifact_group;
-  delete store.provides.artifact_name;
-  delete store.provides.artifact_group;
-  await enter(run, "ArtifactCommit_Leave");
-  return await commitLeaveStep(run);
-}
-
-async function commitLeaveStep(run: Run): Promise<Outcome> {
-  let postCommitFailed = false;
-  try {
-    await run.engine.scripts.run("ArtifactCommit", "Leave");
-  } catch (error) {
-    postCommitFailed = true;
-    run.engine.log.error((error as Error).message);
-    await run.engine.scripts.run("ArtifactCommit", "Error", { ignoreErrors: true });
-  }
-  await cleanupStep(run);
-  if (postCommitFailed) {
-    return {
-      exitCode: ExitCode.failed,
-      messages: ["Committed.", "One or more post-commit steps failed."],
-    };
-  }
-  return { exitCode: ExitCode.ok, messages: ["Committed."] };
-}
-
-/** Cleanup: always last; then the update record is gone. */
-export async function cleanupStep(run: Run): Promise<void> {
-  await enter(run, "Cleanup");
-  try {
-    await run.handler.cleanup(run.ctx);
-  } catch (error) {
-    run.engine.log.error(`Cleanup failed: ${(error as Error).message}`);
-  }
-  delete run.store.update;
-  await persist(run.engine, run.store);
-  run.engine.log.closeUpdateLog();
-}
-
-/** A failed download changed nothing: only Cleanup runs (Mender's rule), then the failure is reported. */
-export async function downloadFailed(run: Run, cause: unknown): Promise<never> {
-  const record = run.store.update!;
-  record.failed = true;
-  record.error = cause instanceof Error ? cause.message : String(cause);
-  run.engine.log.error(record.error);
-  await cleanupStep(run);
-  const base = cause instanceof OtaError ? cause : new OtaError("DOWNLOAD_FAILED", record.error);
-  throw new OtaError(base.code, `${base.message}; nothing was installed`, ExitCode.failed, {
-    cause,
-  });
-}
-
-/**
- * The error path: ArtifactRollback (when the handler supports it), ArtifactFailure, Cleanup.
- * Errors here are logged and the path goes on; it ends by reporting the original failure.
- */
-export async function errorPath(
-  run: Run,
-  cause: unknown,
-  fromRollbackRequest = false,
-): Promise<Outcome> {
-  const { engine, handler, ctx, store } = run;
-  const record = store.update!;
-  if (!record.failed && !fromRollbackRequest) {
-    record.failed = true;
-    record.error = cause instanceof Error ? cause.message : String(cause);
-  }
-  if (record.error) engine.log.error(record.error);
-  const messages: string[] = [];
-  let rolledBack = false;
-  const supports = record.supportsRollback ??
-    await handler.supportsRollback(ctx).catch(() => false);
-  if (supports) {
-    await enter(run, "ArtifactRollback_Enter");
-    try {
-      await engine.scripts.run("ArtifactRollback", "Enter", { ignoreErrors: true });
-      await handler.rollback(ctx);
-      await engine.scripts.run("ArtifactRollback", "Leave", { ignoreErrors: true });
-      rolledBack = true;
-      messages.push("Rolled back.");
-    } catch (error) {
-      engine.log.error(`Rollback failed: ${(error as Error).message}`);
-      messages.push("Rollback failed. System may be in an inconsistent state.");
-    }
-  } else if (record.state !== "Download_Enter") {
-    messages.push(
-      "Update Module does not support rollback. System may be in an inconsistent state.",
-    );
-  }
-  // A rollback the user asked for is not a failure: Mender 3.4 runs no ArtifactFailure then.
-  if (!(fromRollbackRequest && rolledBack)) {
-    await enter(run, "ArtifactFailure_Enter");
-    try {
-      await engine.scripts.run("ArtifactFailure", "Enter", { ignoreErrors: true });
-      await handler.failure(ctx);
-      await engine.scripts.run("ArtifactFailure", "Leave", { ignoreErrors: true });
-    } catch (error) {
-      engine.log.error(`ArtifactFailure failed: ${(error as Error).message}`);
-    }
-  }
-  await cleanupStep(run);
-  if (fromRollbackRequest && rolledBack) return { exitCode: ExitCode.ok, messages };
-  const base = cause instanceof OtaError
-    ? cause
-    : new OtaError("UPDATE_FAILED", String((cause as Error)?.message ?? cause));
-  for (const message of messages) engine.log.info(message);
-  const what = rolledBack ? "the update was rolled back" : "the update was abandoned";
-  throw new OtaError(base.code, `${base.message}; ${what}`, ExitCode.failed, { cause });
-}
-
-/**
- * Continues an update that a power cut or a kill interrupted, according to where it was:
- * an unfinished install or rollback takes the error path, an unfinished commit is done
- * again (the handler's commit refuses when the new system did not come up, which then
- * rolls back), a pending update is left for commit or rollback.
- */
-export async function recover(run: Run): Promise<Outcome | undefined> {
-  const record = run.store.update!;
-  const log = run.engine.log;
-  switch (record.state) {
-    case "Before_ArtifactInstall_Enter":
-    case "Before_ArtifactCommit_Enter":
-      return undefined;
-    case "Download_Enter":
-      log.info(
-        `An interrupted download of ${record.headerInfo.artifact_provides.artifact_name} is cleaned up`,
-      );
-      record.failed = true;
-      record.error ??= "the download was interrupted";
-      await cleanupStep(run);
-      return { exitCode: ExitCode.failed, messages: ["Cleaned up."] };
-    case "ArtifactInstall_Enter":
-      log.info("An interrupted installation takes the rollback path");
-      return await errorPath(run, new OtaError("INTERRUPTED", "the installation was interrupted"))
-        .catch(reported);
-    case "ArtifactCommit_Enter":
-      log.info("An interrupted commit is done again");
-      return await commitStep(run).catch(reported);
-    case "ArtifactCommit_Leave":
-      return await commitLeaveStep(run);
-    case "ArtifactRollback_Enter":
-    case "ArtifactFailure_Enter":
-      log.info("An interrupted rollback is finished");
-      return await errorPath(
-        run,
-        new OtaError("INTERRUPTED", record.error ?? "the update failed"),
-        !record.failed,
-      ).catch(reported);
-    case "Cleanup":
-      await cleanupStep(run);
-      return { exitCode: record.failed ? ExitCode.failed : ExitCode.ok, messages: ["Cleaned up."] };
-    default:
-      return fail("STORE_CORRUPT", `unknown update state ${record.state}`);
-  }
-}
-
-/** Turns a failure that the error path already handled into an outcome (the recovery itself succeeded). */
-function reported(error: unknown): Outcome {
-  if (error instanceof OtaError) {
-    return { exitCode: ExitCode.failed, messages: [`Update failed: ${error.message}`] };
-  }
-  throw error;
+  return found;
 }

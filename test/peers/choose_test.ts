@@ -1,8 +1,7 @@
-/** Choosing among peers' offers, the order of peer URLs, DNS-SD records, the device type. */
-import { assert, assertEquals, assertMatch, assertRejects, at } from "../helpers/assert.ts";
+/** Choosing among peers' offers, the order of peer URLs, DNS-SD records, safe file names. */
+import { assert, assertEquals, assertMatch, at } from "../helpers/assert.ts";
 import { chooseOffer, collectOffers } from "../../src/peers/choose.ts";
 import { collectServices, type Discovered, serviceRecords } from "../../src/peers/dns_sd.ts";
-import { deviceForPeers, parseDeviceTypeFile } from "../../src/peers/device.ts";
 import { peerSources } from "../../src/peers/sources.ts";
 import { safeFileName } from "../../src/peers/fetch.ts";
 import type { Peer } from "../../src/peers/listings.ts";
@@ -141,27 +140,6 @@ Deno.test("DNS-SD records round-trip into a discovered server", () => {
   );
   collectServices(found, [...bye.answers], "10.2.2.2");
   assertEquals(found.has("b._ota._tcp.local"), false);
-});
-
-Deno.test("device type: Mender's file, a flag, or a clear error", async () => {
-  assertEquals(parseDeviceTypeFile("device_type=raspberrypi4\n", "f"), "raspberrypi4");
-  assertEquals(parseDeviceTypeFile("# x\n device_type = qemux86-64 \n", "f"), "qemux86-64");
-  const dir = await Deno.makeTempDir();
-  try {
-    await Deno.writeTextFile(`${dir}/device_type`, "device_type=board-a\n");
-    assertEquals(
-      (await deviceForPeers({ deviceTypeFile: `${dir}/device_type` })).deviceType,
-      "board-a",
-    );
-    assertEquals(
-      (await deviceForPeers({ deviceType: "x", deviceTypeFile: "/nope" })).deviceType,
-      "x",
-    );
-    const error = await assertRejects(() => deviceForPeers({ deviceTypeFile: `${dir}/missing` }));
-    assert(isOtaError(error, "DEVICE_TYPE_MISSING"));
-  } finally {
-    await Deno.remove(dir, { recursive: true });
-  }
 });
 
 Deno.test("file names from a peer are one plain segment", () => {

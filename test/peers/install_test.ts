@@ -4,7 +4,7 @@
  * the next device, which installs from it. Artifacts that do not fit are never chosen.
  */
 import { assertEquals, assertMatch, assertStringIncludes } from "../helpers/assert.ts";
-import { sha256File } from "../helpers/mod.ts";
+import { ota, sha256File } from "../helpers/mod.ts";
 import { fixture } from "../e2e/fixture.ts";
 import { startServe } from "../server/process.ts";
 
@@ -93,6 +93,45 @@ Deno.test("--from-peer refuses when nothing fits, and with a URI too", async () 
     const both = await f.ota("install", "x.mender", "--from-peer");
     assertEquals(both.code, 1);
     assertMatch(both.stderr, /\[BAD_ARGUMENTS\]/);
+  } finally {
+    await server.stop();
+  }
+});
+
+Deno.test("`ota peers` and `ota install --from-peer` judge an artifact alike, from the same device", async () => {
+  // never updated by ota: the installed name comes from artifact_info (factory-image)
+  await using f = await fixture();
+  const dir = `${f.dir}/srv`;
+  await Deno.mkdir(dir);
+  for (const [name, depends] of [["fits", "factory-image"], ["wants-release-1", "release-1"]]) {
+    const artifact = await f.rootfsArtifact(name!, { extra: ["-N", depends!] });
+    await Deno.rename(artifact, `${dir}/${name}.mender`);
+  }
+  const server = await startServe(["--host", "127.0.0.1", "--port", "0", "--no-announce", dir]);
+  try {
+    await whenListed(server.url, 2);
+    // MENDER_CONF_DIR / MENDER_DATA_DIR name the device, as for every other command
+    const env = {
+      ...Deno.env.toObject(),
+      MENDER_CONF_DIR: `${f.device.dir}/etc/mender`,
+      MENDER_DATA_DIR: f.device.data,
+    };
+    const peers = await ota(["peers", "--json", "--peer", server.url, "--wait", "0"], { env });
+    assertEquals(peers.code, 0, peers.stderr);
+    const listed = JSON.parse(peers.stdout) as {
+      device: { deviceType: string; provides: Record<string, string> };
+      offers: { artifact: { name: string }; reasons: string[] }[];
+    };
+    assertEquals(listed.device.deviceType, f.device.deviceType);
+    assertEquals(listed.device.provides.artifact_name, "factory-image");
+    const fit = listed.offers.filter((o) => !o.reasons.length).map((o) => o.artifact.name);
+    assertEquals(fit, ["fits"]);
+    const install = await f.ota("install", "--from-peer", "--peer", server.url);
+    assertEquals(install.code, 0, install.stderr);
+    assertMatch(install.stderr, /fits/);
+    assertEquals((await f.boot()).slotId, "fits rootfs");
+    const refused = await f.ota("install", "--from-peer", "wants-release-1", "--peer", server.url);
+    assertEquals(refused.code, 1);
   } finally {
     await server.stop();
   }

@@ -1,5 +1,8 @@
 /** What every bootloader backend offers, and the `name=value` listing their tools print. */
 
+/** How long fw_printenv, fw_setenv or grub-editenv may take before they count as hung. */
+export const TOOL_TIMEOUT_MS = 60_000;
+
 export interface BootEnv {
   readonly kind: "uboot" | "grub";
   /** Reads variables; unset ones are absent from the result. */

@@ -7,14 +7,14 @@
 import type { Config } from "../../device/config.ts";
 import { fail } from "../../errors.ts";
 import { runTool } from "../../process.ts";
-import { type BootEnv, parseEnvLines } from "./env.ts";
+import { type BootEnv, parseEnvLines, TOOL_TIMEOUT_MS } from "./env.ts";
 
-export function grubEnv(config: Config, dir: string): BootEnv {
+export function grubEnv(config: Config, dir: string, timeoutMs = TOOL_TIMEOUT_MS): BootEnv {
   const tool = config.GrubEditenv;
   const list = async (file: string) =>
-    parseEnvLines(await runTool("BOOTENV_READ", tool, [file, "list"], { timeoutMs: 60_000 }));
+    parseEnvLines(await runTool("BOOTENV_READ", tool, [file, "list"], { timeoutMs }));
   const edit = (file: string, args: string[]) =>
-    runTool("BOOTENV_WRITE", tool, [file, ...args], { timeoutMs: 60_000 });
+    runTool("BOOTENV_WRITE", tool, [file, ...args], { timeoutMs });
   const copies = [1, 2].map((n) => ({
     env: `${dir}/mender_grubenv${n}/env`,
     lock: `${dir}/mender_grubenv${n}/lock`,

@@ -5,15 +5,15 @@
  */
 import type { Config } from "../../device/config.ts";
 import { runTool } from "../../process.ts";
-import { type BootEnv, parseEnvLines } from "./env.ts";
+import { type BootEnv, parseEnvLines, TOOL_TIMEOUT_MS } from "./env.ts";
 
-export function ubootEnv(config: Config): BootEnv {
+export function ubootEnv(config: Config, timeoutMs = TOOL_TIMEOUT_MS): BootEnv {
   const configArgs = config.FwEnvConfig ? ["-c", config.FwEnvConfig] : [];
   return {
     kind: "uboot",
     async read() {
       return parseEnvLines(
-        await runTool("BOOTENV_READ", config.FwPrintenv, configArgs, { timeoutMs: 60_000 }),
+        await runTool("BOOTENV_READ", config.FwPrintenv, configArgs, { timeoutMs }),
       );
     },
     async write(vars) {
@@ -23,7 +23,7 @@ export function ubootEnv(config: Config): BootEnv {
       );
       await runTool("BOOTENV_WRITE", config.FwSetenv, [...configArgs, "-s", "-"], {
         stdin: script,
-        timeoutMs: 60_000,
+        timeoutMs,
       });
     },
   };
