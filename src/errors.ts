@@ -101,7 +101,6 @@ export const ERROR_CODES = [
   "AUTH_PENDING", // the server has not accepted this device (yet)
   "AUTH_FAILED", // the server refused the authentication request for another reason
   "IDENTITY_FAILED", // the identity script failed or printed no identity
-  "DEPLOYMENT_ABORTED", // the deployment was aborted on the server
   "DEPLOYMENT_INVALID", // the server offered a deployment that cannot be installed
   "REBOOT_FAILED", // the reboot command failed
   "STOPPED", // the daemon was asked to stop during a step

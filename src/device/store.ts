@@ -50,14 +50,18 @@ export type UpdateRecord = z.infer<typeof updateRecordSchema>;
 
 /**
  * The outcome of an update for a server (managed mode): written in the same write that ends
- * the update, so a crash cannot lose it; the daemon removes it once the server has it.
+ * the update, so a crash cannot lose it; the daemon removes it once the server has it. A
+ * deployment that ended before an update began (installed already, an artifact the device
+ * cannot take) is recorded here the same way.
  */
 export const reportSchema = z.object({
   id: z.string(),
-  status: z.enum(["success", "failure"]),
+  status: z.enum(["success", "failure", "already-installed"]),
   artifactName: z.string(),
   /** The update's log (deployments.NNNN.<id>.log), uploaded after a failure. */
   log: z.string().optional(),
+  /** The server took the status: only the log is left to send (a restart sends no status). */
+  statusSent: z.boolean().optional(),
 });
 export type Report = z.infer<typeof reportSchema>;
 

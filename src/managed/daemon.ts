@@ -9,20 +9,26 @@
 import { mkdir } from "node:fs/promises";
 import process from "node:process";
 import { serverUrls } from "../device/config.ts";
+import { readDeviceType, readInstalled } from "../device/identity.ts";
 import { fail, isOtaError } from "../errors.ts";
 import type { ScriptState } from "../artifact/names.ts";
 import { runProcess } from "../process.ts";
-import type { Engine } from "../update/engine.ts";
+import type { Engine } from "../update/context.ts";
 import { createDeviceApi, type DeviceApi } from "./api.ts";
 import { backoffInterval } from "./backoff.ts";
 import { type ControlCommand, listenControl } from "./control.ts";
-import { continueDeployment, type DeploymentContext, startDeployment } from "./deployment.ts";
+import {
+  type DeploymentContext,
+  resumeDeployment,
+  type RunEnd,
+  startDeployment,
+} from "./deployment.ts";
 import { deploymentLogger } from "./deployment_log.ts";
-import { nextDeployment } from "./deployments.ts";
+import { type DeviceState, nextDeployment } from "./deployments.ts";
+import { dieAfterRecord } from "./fault_hook.ts";
 import { collectInventory, sendInventory } from "./inventory.ts";
 import { loadDeviceKey } from "./key.ts";
-import { loadManagedState, saveManagedState } from "./state.ts";
-import { deviceState } from "./update_steps.ts";
+import { recordReport, sendReport } from "./reports.ts";
 
 export interface DaemonOptions {
   engine: Engine;
@@ -38,7 +44,8 @@ interface Timer {
 
 export async function runDaemon(options: DaemonOptions): Promise<void> {
   const log = deploymentLogger(options.engine.log);
-  const engine: Engine = { ...options.engine, log };
+  const env = options.env ?? process.env;
+  const engine: Engine = dieAfterRecord({ ...options.engine, log }, env.OTA_TEST_DIE_AFTER);
   const { config } = engine;
   const dataDir = engine.paths.dataDir;
   if (!serverUrls(config).length) {
@@ -50,7 +57,6 @@ export async function runDaemon(options: DaemonOptions): Promise<void> {
   await mkdir(dataDir, { recursive: true, mode: 0o700 });
   const key = await loadDeviceKey(config, dataDir, log);
   const api = await createDeviceApi({ config, key, log, env: options.env });
-  const state = await loadManagedState(dataDir);
 
   const stop = new AbortController();
   let wakeUp = () => {};
@@ -75,6 +81,8 @@ export async function runDaemon(options: DaemonOptions): Promise<void> {
   };
   let authRetryAt = 0;
   let rebooting = false;
+  /** The store may hold an update under way or a report owed (at start, after a deployment). */
+  let owed = true;
 
   const control = await listenControl(dataDir, (command: ControlCommand) => {
     const action: Action = command === "check-update" ? "poll" : "inventory";
@@ -96,8 +104,6 @@ export async function runDaemon(options: DaemonOptions): Promise<void> {
     engine,
     log,
     api,
-    state,
-    save: () => saveManagedState(dataDir, state),
     stop: stop.signal,
     sleep,
     reboot: () => reboot(config.RebootCommand, log),
@@ -112,19 +118,38 @@ export async function runDaemon(options: DaemonOptions): Promise<void> {
     }
   };
 
-  /** Runs (or continues) the recorded deployment; unexpected errors wait and try again. */
-  const deploy = async (run: () => Promise<"finished" | "waiting">, inventoryAfter = true) => {
+  /** Runs a deployment (or what is left of one); unexpected errors wait and try again. */
+  const deploy = async (run: () => Promise<RunEnd | undefined>) => {
+    owed = true;
     try {
       const end = await run();
-      // the server learns the new state at once (an artifact already installed changed nothing)
-      if (end === "finished" && inventoryAfter) timers.inventory.at = 0;
-      else if (!stop.signal.aborted && state.deployment?.phase === "reboot") rebooting = true;
-      // a report the server did not take: tried again after a poll interval, never dropped
-      else if (!stop.signal.aborted) await sleep(config.UpdatePollIntervalSeconds * 1000);
+      if (end === "rebooting") rebooting = true;
+      else if (end === "waiting") await sleep(config.RetryPollIntervalSeconds * 1000);
     } catch (error) {
-      log.error(`Deployment ${state.deployment?.id}: ${(error as Error).message}`);
+      if (isOtaError(error, "STOPPED")) return;
+      log.error(`Deployment: ${(error as Error).message}`);
       await sleep(config.RetryPollIntervalSeconds * 1000);
     }
+  };
+
+  /** The update under way, then the report owed; false when there is neither. */
+  const settle = async (): Promise<boolean> => {
+    const store = await engine.load();
+    if (store.update) {
+      await deploy(() => resumeDeployment(ctx));
+      return true;
+    }
+    if (!store.report) return false;
+    try {
+      const report = await sendReport(ctx);
+      // a report the server did not take: tried again after a poll interval, never dropped
+      if (report === "kept") await sleep(config.UpdatePollIntervalSeconds * 1000);
+      // the server learns the new state at once (an artifact installed already changed nothing)
+      else if (report && report.status !== "already-installed") timers.inventory.at = 0;
+    } catch (error) {
+      if (!isOtaError(error, "STOPPED")) throw error;
+    }
+    return true;
   };
 
   const failed = (action: Action, error: unknown) => {
@@ -169,43 +194,33 @@ export async function runDaemon(options: DaemonOptions): Promise<void> {
       log.info("No deployment for this device");
       return await script("Sync", "Leave") || await script("Sync", "Error");
     }
-    if (next.kind === "invalid" && !next.id) throw new Error(`unusable deployment: ${next.reason}`);
+    if (next.kind === "invalid" && !next.id) {
+      fail("DEPLOYMENT_INVALID", `the server offered an unusable deployment: ${next.reason}`);
+    }
     if (!await script("Sync", "Leave")) return await script("Sync", "Error");
     if (next.kind === "invalid") {
-      log.pin(engine.paths.updateLogDir, next.id!); // the reason goes into the uploaded log
+      const logFile = log.pin(engine.paths.updateLogDir, next.id!); // the reason goes into the log
       log.error(`Deployment ${next.id} cannot be installed: ${next.reason}`);
-      state.deployment = {
+      owed = true;
+      return await recordReport(engine, {
         id: next.id!,
+        status: "failure",
         artifactName: "",
-        uri: "",
-        phase: "report",
-        startedAt: new Date().toISOString(),
-        downloads: 0,
-        rebooted: false,
-        final: { status: "failure", log: true, statusSent: false },
-      };
-      await ctx.save();
-      return await deploy(() => continueDeployment(ctx));
+        log: logFile,
+      });
     }
-    await deploy(
-      () => startDeployment(ctx, next.instructions, device.artifactName),
-      next.instructions.artifactName !== device.artifactName,
-    );
+    await deploy(() => startDeployment(ctx, next.instructions));
   };
 
   try {
     log.info(`Daemon started; server ${config.ServerURL ?? config.Servers?.[0]?.ServerURL}`);
     await script("Idle", "Enter");
-    if (state.deployment) await deploy(() => continueDeployment(ctx));
     while (!stop.signal.aborted) {
       if (rebooting) {
-        await sleep(60 * 60_000); // the system is going down; the next start commits
+        await sleep(60 * 60_000); // the system is going down; the next start goes on
         continue;
       }
-      if (state.deployment) {
-        await deploy(() => continueDeployment(ctx)); // a report still owed
-        continue;
-      }
+      if (owed && (owed = await settle())) continue;
       const action: Action = timers.inventory.at <= timers.poll.at ? "inventory" : "poll";
       const at = Math.max(timers[action].at, authRetryAt);
       if (at > Date.now()) {
@@ -244,12 +259,23 @@ export async function runDaemon(options: DaemonOptions): Promise<void> {
   }
 }
 
+/** What the server is told the device has: the installed artifact, its type and provides. */
+async function deviceState(engine: Engine): Promise<DeviceState> {
+  const installed = await readInstalled(engine.paths);
+  const { artifact_name: _name, ...provides } = installed.provides;
+  return {
+    artifactName: installed.artifactName,
+    deviceType: await readDeviceType(engine.paths),
+    provides,
+  };
+}
+
 async function reboot(command: string, log: { info(m: string): void }): Promise<void> {
   const result = await runProcess("sh", ["-c", command], {
     timeoutMs: 5 * 60_000,
     onLine: (stream, line) => log.info(`${command} (${stream}): ${line}`),
   });
   if (result.code !== 0) {
-    throw new Error(`${command} failed (${result.signal ?? `exit ${result.code}`})`);
+    fail("REBOOT_FAILED", `${command} failed (${result.signal ?? `exit ${result.code}`})`);
   }
 }

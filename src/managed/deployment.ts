@@ -1,332 +1,163 @@
 /**
- * One deployment, step by step, in Mender 5's order of reports: downloading, the download,
- * installing, ArtifactInstall, [rebooting, the reboot], installing (the last chance for the
- * server to abort), ArtifactCommit, then success or failure (with the log). Each step is
- * recorded before it acts, so a restart continues where the deployment stood; the final
- * report is recorded before it is sent and kept until the server took it.
+ * A deployment, driven through the update machine (src/update/machine.ts) with the daemon's
+ * Host: statuses on arrival at a state (a 409 takes the state's abort event, so an abort after
+ * ArtifactInstall goes through the rollback path), the reboot through RebootCommand, and the
+ * final report, which the machine writes into the store; reports.ts sends it. The order of
+ * reports is Mender's: downloading, installing, [rebooting, and after the boot] installing
+ * before the commit, then success or failure. All state logic is the machine's; this file
+ * only says how the daemon reports, reboots and stops.
+ *
+ * SIGTERM: a download stops at once (an interrupted download then ends the deployment as
+ * Mender 5 ends it, cleaned up and failed); any other state's action runs to its end and the
+ * update waits at the next pause (before ArtifactInstall or ArtifactCommit), where the next
+ * start continues it; a reboot the machine reached goes ahead (the system goes down anyway).
  */
-import type { Engine } from "../update/engine.ts";
-import { isOtaError, OtaError } from "../errors.ts";
+import { fail, isOtaError } from "../errors.ts";
+import { beginUpdate } from "../update/begin.ts";
+import type { Engine } from "../update/context.ts";
+import { deliver, restart, type RunResult } from "../update/driver.ts";
+import type { Host } from "../update/machine.ts";
+import { openSource } from "../update/source.ts";
+import { sourceOptions } from "../update/source_options.ts";
 import type { DeviceApi } from "./api.ts";
-import { backoffInterval } from "./backoff.ts";
-import { type DeploymentLogger, logMessages } from "./deployment_log.ts";
-import {
-  type DeploymentStatus,
-  type Instructions,
-  type ReportResult,
-  reportStatus,
-  uploadLog,
-} from "./deployments.ts";
-import type { DeploymentRecord, ManagedState } from "./state.ts";
-import {
-  abandonDownloaded,
-  commitArtifact,
-  currentUpdate,
-  downloadArtifact,
-  installArtifact,
-  rollBackInstalled,
-} from "./update_steps.ts";
-
-/** An interrupted download is tried again this often before the deployment fails. */
-const MAX_DOWNLOADS = 3;
+import type { DeploymentLogger } from "./deployment_log.ts";
+import type { Instructions } from "./deployments.ts";
+import { recordReport, reportOnce, reportWithRetries } from "./reports.ts";
 
 export interface DeploymentContext {
   engine: Engine;
   log: DeploymentLogger;
   api: DeviceApi;
-  state: ManagedState;
-  save(): Promise<void>;
   /** Aborts when the daemon is asked to stop. */
   stop: AbortSignal;
   /** Waits, or returns false early when the daemon stops. */
   sleep(ms: number): Promise<boolean>;
-  /** Runs the configured reboot command. */
+  /** Runs the configured reboot command; throws when it fails. */
   reboot(): Promise<void>;
 }
 
-/** How a run of the steps ended: the deployment is over, or waits (stopping, a report owed). */
-export type RunEnd = "finished" | "waiting";
+/**
+ * How a run ended: the deployment is over (its report recorded), the daemon stops (the update
+ * waits at a pause), the system reboots, or the update waits for another try.
+ */
+export type RunEnd = "done" | "stopped" | "rebooting" | "waiting";
 
+interface DaemonHost extends Host {
+  /** Resolves once the reboot command ran: the run then never ends. */
+  rebooting: Promise<"rebooting">;
+  /** `downloading` went out before the download began (Mender reports before it fetches). */
+  downloadingSent: boolean;
+}
+
+function daemonHost(ctx: DeploymentContext, id: string, artifactName: string): DaemonHost {
+  let rebooted!: (end: "rebooting") => void;
+  const host: DaemonHost = {
+    rebooting: new Promise((resolve) => rebooted = resolve),
+    downloadingSent: false,
+    async status(status, _record, state) {
+      if (status === "already-installed") {
+        ctx.log.info(`Deployment ${id}: ${artifactName} is installed already`);
+        return await recordReport(ctx.engine, { id, status, artifactName });
+      }
+      if (status === "downloading" && host.downloadingSent) {
+        host.downloadingSent = false;
+        return;
+      }
+      // the last chance for the server to abort must arrive, or the update is not committed
+      // (Mender 5's RetryThenFail); the others go once
+      if (state === "ArtifactCommit") {
+        const answer = await reportWithRetries(ctx, id, status);
+        return answer === "gave-up" ? "unreachable" : answer === "aborted" ? "aborted" : undefined;
+      }
+      return (await reportOnce(ctx, id, status)) === "aborted" ? "aborted" : undefined;
+    },
+    async reboot() {
+      ctx.log.info(`Deployment ${id}: rebooting (${ctx.engine.config.RebootCommand})`);
+      await ctx.reboot();
+      rebooted("rebooting");
+      return await new Promise<never>(() => {}); // the system goes down
+    },
+    holds: () => ctx.stop.aborted,
+    // the report is in the store already; the daemon sends it once the run ended
+    finished: () => Promise.resolve(),
+  };
+  return host;
+}
+
+async function ended(
+  ctx: DeploymentContext,
+  host: DaemonHost,
+  run: Promise<RunResult | "already-installed">,
+): Promise<RunEnd> {
+  const result = await Promise.race([run, host.rebooting]);
+  if (result === "rebooting") return "rebooting";
+  if (result === "already-installed" || result.end === "Done") return "done";
+  if (result.held === "host") return "stopped";
+  ctx.log.error(
+    `Deployment ${result.record.id} waits in ${result.end}: ${(result.error as Error)?.message}`,
+  );
+  return "waiting";
+}
+
+/** Begins a deployment the server offered, with its artifact fetched from the offered URI. */
 export async function startDeployment(
   ctx: DeploymentContext,
   instructions: Instructions,
-  installedName: string,
 ): Promise<RunEnd> {
-  const record: DeploymentRecord = {
-    id: instructions.id,
-    artifactName: instructions.artifactName,
-    uri: instructions.uri,
-    phase: "download",
-    startedAt: new Date().toISOString(),
-    downloads: 0,
-    rebooted: false,
-  };
-  ctx.state.deployment = record;
-  if (instructions.artifactName === installedName) {
-    ctx.log.info(`Deployment ${record.id}: ${installedName} is installed already`);
-    record.phase = "report";
-    record.final = { status: "already-installed", log: false, statusSent: false };
-  } else {
-    ctx.log.pin(ctx.engine.paths.updateLogDir, record.id);
-    ctx.log.info(`Deployment ${record.id}: ${record.artifactName} from ${record.uri}`);
-  }
-  await ctx.save();
-  return await continueDeployment(ctx);
-}
-
-/** Runs the recorded deployment's steps until it is over or must wait. */
-export async function continueDeployment(ctx: DeploymentContext): Promise<RunEnd> {
-  while (ctx.state.deployment) {
-    const record = ctx.state.deployment;
-    if (record.final?.status !== "already-installed" && !ctx.log.pinned()) {
-      ctx.log.pin(ctx.engine.paths.updateLogDir, record.id);
-    }
-    if (ctx.stop.aborted) return "waiting";
-    try {
-      switch (record.phase) {
-        case "download":
-          await downloadStep(ctx, record);
-          break;
-        case "install":
-          await installStep(ctx, record);
-          break;
-        case "reboot":
-          if (await rebootStep(ctx, record) === "waiting") return "waiting";
-          break;
-        case "commit":
-          await commitStep(ctx, record);
-          break;
-        case "report":
-          if (await reportStep(ctx, record) === "waiting") return "waiting";
-          break;
-      }
-    } catch (error) {
-      if (!isOtaError(error) || error.code !== "STOPPED") throw error;
-      return "waiting";
-    }
-  }
-  return "finished";
-}
-
-async function finish(
-  ctx: DeploymentContext,
-  record: DeploymentRecord,
-  status: "success" | "failure",
-  why?: string,
-) {
-  if (why) ctx.log.error(`Deployment ${record.id} failed: ${why}`);
-  record.phase = "report";
-  record.final = { status, log: status === "failure", statusSent: false };
-  await ctx.save();
-}
-
-/** A report before a step: 409 means the server aborted the deployment; other failures are logged and ignored (as Mender 5). */
-async function report(
-  ctx: DeploymentContext,
-  record: DeploymentRecord,
-  status: DeploymentStatus,
-): Promise<ReportResult> {
+  const { id, artifactName, uri } = instructions;
+  const { engine, log } = ctx;
+  const host = daemonHost(ctx, id, artifactName);
   try {
-    const result = await reportStatus(ctx.api, record.id, status);
-    ctx.log.info(
-      `Deployment ${record.id}: reported ${status}${
-        result === "aborted" ? " (409: aborted on the server)" : ""
-      }`,
-    );
-    return result;
-  } catch (error) {
-    ctx.log.warning(
-      `Deployment ${record.id}: could not report ${status}: ${(error as Error).message}`,
-    );
-    return "ok";
-  }
-}
-
-const aborted = (record: DeploymentRecord) =>
-  new OtaError("DEPLOYMENT_ABORTED", `deployment ${record.id} was aborted on the server`);
-
-async function downloadStep(ctx: DeploymentContext, record: DeploymentRecord) {
-  const existing = await currentUpdate(ctx.engine);
-  if (existing?.state === "Before_ArtifactInstall_Enter") {
-    record.phase = "install"; // the download finished before a restart
-    return await ctx.save();
-  }
-  if (record.downloads >= MAX_DOWNLOADS) {
-    return await finish(
+    return await ended(
       ctx,
-      record,
-      "failure",
-      `the download was interrupted ${record.downloads} times`,
+      host,
+      beginUpdate(engine, host, {
+        id,
+        artifactName,
+        async open() {
+          log.pin(engine.paths.updateLogDir, id);
+          log.info(`Deployment ${id}: ${artifactName} from ${uri}`);
+          if ((await reportOnce(ctx, id, "downloading")) === "aborted") {
+            fail("DEPLOYMENT_ABORTED", `deployment ${id} was aborted on the server`);
+          }
+          host.downloadingSent = true;
+          const options = await sourceOptions(engine.config, log);
+          return await openSource(uri, { ...options, ...ctx.api.tls, signal: ctx.stop });
+        },
+      }),
     );
-  }
-  record.downloads += 1;
-  await ctx.save();
-  if (await report(ctx, record, "downloading") === "aborted") {
-    return await finish(ctx, record, "failure", aborted(record).message);
-  }
-  let update;
-  try {
-    update = await downloadArtifact(ctx.engine, record.uri, ctx.api.tls, ctx.stop);
   } catch (error) {
-    if (ctx.stop.aborted) {
-      record.downloads -= 1; // a stop is not a failed download; the next start downloads again
-      await ctx.save();
-      throw new OtaError("STOPPED", "stopped during the download");
+    if ((await engine.load()).update) {
+      // the update is recorded: it continues at the next start, or after a wait
+      if (isOtaError(error, "STOPPED")) return "stopped";
+      throw error;
     }
-    return await finish(ctx, record, "failure", (error as Error).message);
+    if (ctx.stop.aborted) return "stopped"; // nothing began: the server offers it again
+    if (!log.pinned()) log.pin(engine.paths.updateLogDir, id);
+    log.error(`Deployment ${id} failed: ${(error as Error).message}`);
+    await recordReport(engine, { id, status: "failure", artifactName, log: log.pinned() });
+    return "done";
   }
-  const name = update.headerInfo.artifact_provides.artifact_name;
-  if (name !== record.artifactName) {
-    const cause = new OtaError(
-      "DEPLOYMENT_INVALID",
-      `the artifact is ${name}, but the server announced ${record.artifactName}`,
-    );
-    await abandonDownloaded(ctx.engine, cause);
-    return await finish(ctx, record, "failure", cause.message);
-  }
-  record.phase = "install";
-  await ctx.save();
 }
 
-async function installStep(ctx: DeploymentContext, record: DeploymentRecord) {
-  const update = await currentUpdate(ctx.engine);
-  if (!update) return await finish(ctx, record, "failure", "the update record is gone");
-  if (update.state === "Before_ArtifactInstall_Enter") {
-    if (await report(ctx, record, "installing") === "aborted") {
-      await abandonDownloaded(ctx.engine, aborted(record));
-      return await finish(ctx, record, "failure", aborted(record).message);
-    }
-  }
-  let installed;
+/**
+ * Continues the update in the store after a start: by the interrupted state's rule (after a
+ * reboot, in ArtifactVerifyReboot), or from the pause where it waits. Undefined when none.
+ */
+export async function resumeDeployment(ctx: DeploymentContext): Promise<RunEnd | undefined> {
+  const store = await ctx.engine.load();
+  const update = store.update;
+  if (!update) return undefined;
+  ctx.log.pin(ctx.engine.paths.updateLogDir, update.id);
+  const host = daemonHost(ctx, update.id, update.headerInfo.artifact_provides.artifact_name);
+  const run = (async () =>
+    await restart(ctx.engine, host, store) ??
+      await deliver(ctx.engine, host, store, "continue") ??
+      fail("INTERNAL", `the update waits in ${update.state}, which nothing continues`))();
   try {
-    installed = await installArtifact(ctx.engine);
+    return await ended(ctx, host, run);
   } catch (error) {
-    return await finish(ctx, record, "failure", (error as Error).message);
+    if (isOtaError(error, "STOPPED")) return "stopped";
+    throw error;
   }
-  record.phase = installed.needsReboot && installed.needsReboot !== "No" ? "reboot" : "commit";
-  await ctx.save();
-}
-
-async function rebootStep(
-  ctx: DeploymentContext,
-  record: DeploymentRecord,
-): Promise<RunEnd | void> {
-  if (record.rebooted) {
-    record.phase = "commit"; // this start is after the reboot
-    return await ctx.save();
-  }
-  if (await report(ctx, record, "rebooting") === "aborted") {
-    await rollBackInstalled(ctx.engine, aborted(record));
-    return await finish(ctx, record, "failure", aborted(record).message);
-  }
-  record.rebooted = true;
-  await ctx.save();
-  ctx.log.info(`Deployment ${record.id}: rebooting into the new system`);
-  try {
-    await ctx.reboot();
-  } catch (error) {
-    const cause = new OtaError("REBOOT_FAILED", `the reboot failed: ${(error as Error).message}`);
-    await rollBackInstalled(ctx.engine, cause);
-    return await finish(ctx, record, "failure", cause.message);
-  }
-  return "waiting"; // the system goes down; the next start commits
-}
-
-async function commitStep(ctx: DeploymentContext, record: DeploymentRecord) {
-  const update = await currentUpdate(ctx.engine);
-  if (update?.state === "Before_ArtifactCommit_Enter") {
-    const sent = await reportWithRetries(ctx, record, "installing");
-    if (sent !== "ok") {
-      const cause = sent === "aborted"
-        ? aborted(record)
-        : new OtaError("SERVER_UNREACHABLE", "the server could not be told before the commit");
-      await rollBackInstalled(ctx.engine, cause);
-      return await finish(ctx, record, "failure", cause.message);
-    }
-  }
-  try {
-    const outcome = await commitArtifact(ctx.engine);
-    if (outcome.exitCode === 0) return await finish(ctx, record, "success");
-    return await finish(ctx, record, "failure", outcome.messages.join(" "));
-  } catch (error) {
-    if (isOtaError(error, "NOT_REBOOTED")) {
-      record.phase = "reboot";
-      record.rebooted = false;
-      return await ctx.save();
-    }
-    return await finish(ctx, record, "failure", (error as Error).message);
-  }
-}
-
-/** Something the server must get: tried on Mender's backoff schedule; "gave-up" when the tries are used up. */
-async function withRetries<T>(
-  ctx: DeploymentContext,
-  what: string,
-  attempt: () => Promise<T>,
-): Promise<T | "gave-up"> {
-  const config = ctx.engine.config;
-  for (let tried = 0;; tried++) {
-    try {
-      return await attempt();
-    } catch (error) {
-      const wait = backoffInterval(
-        tried,
-        config.RetryPollIntervalSeconds * 1000,
-        config.RetryPollCount,
-      );
-      const why = (error as Error).message;
-      if (wait === undefined) {
-        ctx.log.error(`Giving up ${what} for now: ${why}`);
-        return "gave-up";
-      }
-      ctx.log.warning(`${what} failed (${why}); again in ${wait / 1000} s`);
-      if (!await ctx.sleep(wait)) throw new OtaError("STOPPED", `stopped while ${what}`);
-    }
-  }
-}
-
-function reportWithRetries(
-  ctx: DeploymentContext,
-  record: DeploymentRecord,
-  status: DeploymentStatus,
-): Promise<ReportResult | "gave-up"> {
-  return withRetries(ctx, `reporting ${status} for deployment ${record.id}`, async () => {
-    const result = await reportStatus(ctx.api, record.id, status);
-    ctx.log.info(
-      `Deployment ${record.id}: reported ${status}${
-        result === "aborted" ? " (409: aborted on the server)" : ""
-      }`,
-    );
-    return result;
-  });
-}
-
-async function reportStep(
-  ctx: DeploymentContext,
-  record: DeploymentRecord,
-): Promise<RunEnd | void> {
-  const final = record.final!;
-  if (!final.statusSent) {
-    const sent = await reportWithRetries(ctx, record, final.status);
-    if (sent === "gave-up") return "waiting"; // kept: sent again on the next round
-    final.statusSent = true;
-    if (sent === "aborted") final.log = false; // Mender uploads no log for an aborted deployment
-    await ctx.save();
-  }
-  if (final.log) {
-    const path = ctx.log.pinned();
-    const messages = path ? await logMessages(path) : [];
-    const sent = await withRetries(
-      ctx,
-      `uploading the log of deployment ${record.id}`,
-      () => uploadLog(ctx.api, record.id, messages),
-    );
-    if (sent !== "gave-up") {
-      ctx.log.info(`Deployment ${record.id}: log uploaded (${messages.length} lines)`);
-    }
-  }
-  ctx.log.info(`Deployment ${record.id} finished: ${final.status}`);
-  ctx.log.unpin();
-  delete ctx.state.deployment;
-  await ctx.save();
 }

@@ -135,7 +135,7 @@ async function walk(w: Walk, from: StateName): Promise<RunResult> {
     } else if (row.kind === "choice") {
       event = await attempt(w, row);
     } else {
-      event = await arrive(w, row);
+      event = await arrive(w, row, state);
     }
     w.trail.push({ state, event });
     state = next(state, row, event);
@@ -153,11 +153,21 @@ function next(state: StateName, row: Row, event: Event): StateName {
 }
 
 /** Status first (an abort leaves before the state began), then the record, then the action. */
-async function arrive(w: Walk, row: Step): Promise<Event> {
+async function arrive(w: Walk, row: Step, state: StateName): Promise<Event> {
   const { run } = w;
-  if (row.status && (await run.host.status?.(row.status, run.record)) === "aborted") {
+  const answer = row.status ? await run.host.status?.(row.status, run.record, state) : undefined;
+  if (answer === "aborted") {
     w.failed(new OtaError("DEPLOYMENT_ABORTED", "the server aborted the deployment"));
     return "abort";
+  }
+  if (answer === "unreachable") {
+    const error = new OtaError(
+      "SERVER_UNREACHABLE",
+      `the server could not be told "${row.status}" before ${state}`,
+    );
+    run.engine.log.error(error.message);
+    w.failed(error);
+    return "failure";
   }
   await record(run, row.record);
   if (run.store.writes > MAX_STATE_WRITES && row.on.failure) {

@@ -78,8 +78,16 @@ export type StopPoint = "ArtifactInstall" | "ArtifactReboot" | "ArtifactCommit";
 export type DeploymentStatus = "downloading" | "installing" | "rebooting" | "already-installed";
 
 export interface Host {
-  /** Reported on arrival at a state with a status; "aborted" takes its `abort` event. */
-  status?(status: DeploymentStatus, record?: UpdateRecord): Promise<"aborted" | void>;
+  /**
+   * Reported on arrival at `state`, before it is recorded: "aborted" (the server's 409) takes
+   * the state's `abort` event, "unreachable" (a report that had to arrive did not) its
+   * `failure` event. An error thrown here leaves the update recorded where it stood.
+   */
+  status?(
+    status: DeploymentStatus,
+    record?: UpdateRecord,
+    state?: StateName,
+  ): Promise<"aborted" | "unreachable" | void>;
   /** Reboots the system; never returns normally. Without it the reboot states are never entered. */
   reboot?(): Promise<never>;
   /** Keeps the update at a pause for an outside event (checked on arrival only). */

@@ -101,7 +101,11 @@ export function serveArtifact(
   r.status = range ? 206 : 200;
   res.writeHead(r.status, headers);
   if (cutAfter !== undefined && size - start > cutAfter) {
-    res.write(bytes.subarray(start, start + cutAfter), () => res.socket?.destroy());
+    // the bytes reach the client before the connection breaks, as on a network that drops
+    res.write(
+      bytes.subarray(start, start + cutAfter),
+      () => setTimeout(() => res.socket?.destroy(), 300),
+    );
     return true;
   }
   res.end(bytes.subarray(start));

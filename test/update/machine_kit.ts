@@ -188,7 +188,7 @@ export async function kit(config: Record<string, unknown> = {}): Promise<Kit> {
 
 /**
  * A daemon's host: it reports (answering "aborted" at `abortAt`, e.g. "installing@2" for the
- * second report of installing), reboots (the process then hangs until it is dropped), and
+ * second report of installing, or "unreachable" when it starts with "!"), reboots (the process then hangs until it is dropped), and
  * reports the end.
  */
 export function daemonHost(log: string[], abortAt?: string): Host & { rebooted: Promise<void> } {
@@ -201,8 +201,11 @@ export function daemonHost(log: string[], abortAt?: string): Host & { rebooted: 
       log.push(`status:${status}`);
       const n = (seen.get(status) ?? 0) + 1;
       seen.set(status, n);
-      const aborted = abortAt === status || abortAt === `${status}@${n}`;
-      return Promise.resolve(aborted ? "aborted" : undefined);
+      const at = abortAt?.replace(/^!/, "");
+      const hit = at === status || at === `${status}@${n}`;
+      return Promise.resolve(
+        hit ? abortAt!.startsWith("!") ? "unreachable" : "aborted" : undefined,
+      );
     },
     reboot() {
       log.push("reboot");

@@ -336,6 +336,14 @@ const cases: Case[] = [
       `ArtifactRollbackReboot_Leave ${FAILURE} ${CLEANUP} report:failure`,
   },
   {
+    name: "daemon: the commit's status report cannot reach the server: the rollback path",
+    spec: directoryLike,
+    abortAt: "!installing@2",
+    steps: ["begin"],
+    log: `status:downloading ${DOWNLOAD} status:installing ${INSTALL} ${QUERIES} ` +
+      `#BeforeArtifactCommit status:installing ${ROLLBACK} ${FAILURE} ${CLEANUP} report:failure`,
+  },
+  {
     name: "daemon: aborted at the commit's status report",
     spec: directoryLike,
     abortAt: "installing@2",
