@@ -17,9 +17,10 @@ export function backoffInterval(
   tried: number,
   maxIntervalMs: number,
   maxTries = 0,
+  smallestMs = SMALLEST_INTERVAL_MS,
 ): number | undefined {
   if (maxTries > 0 && tried >= maxTries) return undefined;
-  let interval = Math.min(SMALLEST_INTERVAL_MS, maxIntervalMs);
+  let interval = Math.min(smallestMs, maxIntervalMs);
   for (let count = TRIES_PER_INTERVAL; count <= tried; count += TRIES_PER_INTERVAL) {
     const next = Math.min(interval * 2, maxIntervalMs);
     if (maxTries <= 0 && next === interval) return undefined;
@@ -37,4 +38,21 @@ export function backoffSchedule(maxIntervalMs: number, maxTries = 0, limit = 50)
     out.push(interval / 1000);
   }
   return out;
+}
+
+/**
+ * The daemon's schedule for its configuration. `smallestMs` stands in for Mender's minute only
+ * in tests (OTA_TEST_BACKOFF_UNIT_MS), which run the same schedule in seconds.
+ */
+export function retrySchedule(
+  config: { RetryPollIntervalSeconds: number; RetryPollCount: number },
+  smallestMs = SMALLEST_INTERVAL_MS,
+): (tried: number) => number | undefined {
+  return (tried) =>
+    backoffInterval(
+      tried,
+      config.RetryPollIntervalSeconds * 1000,
+      config.RetryPollCount,
+      smallestMs,
+    );
 }

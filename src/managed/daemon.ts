@@ -15,7 +15,7 @@ import type { ScriptState } from "../artifact/names.ts";
 import { runProcess } from "../process.ts";
 import type { Engine } from "../update/context.ts";
 import { createDeviceApi, type DeviceApi } from "./api.ts";
-import { backoffInterval } from "./backoff.ts";
+import { retrySchedule } from "./backoff.ts";
 import { type ControlCommand, listenControl } from "./control.ts";
 import {
   type DeploymentContext,
@@ -57,6 +57,7 @@ export async function runDaemon(options: DaemonOptions): Promise<void> {
   await mkdir(dataDir, { recursive: true, mode: 0o700 });
   const key = await loadDeviceKey(config, dataDir, log);
   const api = await createDeviceApi({ config, key, log, env: options.env });
+  const backoff = retrySchedule(config, Number(env.OTA_TEST_BACKOFF_UNIT_MS) || undefined);
 
   const stop = new AbortController();
   let wakeUp = () => {};
@@ -106,6 +107,7 @@ export async function runDaemon(options: DaemonOptions): Promise<void> {
     api,
     stop: stop.signal,
     sleep,
+    backoff,
     reboot: () => reboot(config.RebootCommand, log),
   };
   const script = async (state: ScriptState, action: "Enter" | "Leave" | "Error") => {
@@ -165,11 +167,7 @@ export async function runDaemon(options: DaemonOptions): Promise<void> {
     const regular = action === "poll"
       ? config.UpdatePollIntervalSeconds
       : config.InventoryPollIntervalSeconds;
-    const wait = backoffInterval(
-      timer.failures++,
-      config.RetryPollIntervalSeconds * 1000,
-      config.RetryPollCount,
-    );
+    const wait = backoff(timer.failures++);
     if (wait === undefined) timer.failures = 0;
     timer.at = now + (wait ?? regular * 1000);
     log.error(

@@ -32,6 +32,8 @@ export interface DeploymentContext {
   stop: AbortSignal;
   /** Waits, or returns false early when the daemon stops. */
   sleep(ms: number): Promise<boolean>;
+  /** Mender's backoff: the wait before the next try of a report, if any. */
+  backoff(tried: number): number | undefined;
   /** Runs the configured reboot command; throws when it fails. */
   reboot(): Promise<void>;
 }

@@ -12,7 +12,6 @@ import { OtaError } from "../errors.ts";
 import type { Engine } from "../update/context.ts";
 import { clearReport } from "../update/driver.ts";
 import type { DeviceApi } from "./api.ts";
-import { backoffInterval } from "./backoff.ts";
 import { type DeploymentLogger, logMessages } from "./deployment_log.ts";
 import {
   type DeploymentStatus,
@@ -27,6 +26,8 @@ export interface ReportContext {
   api: DeviceApi;
   /** Waits, or returns false early when the daemon stops. */
   sleep(ms: number): Promise<boolean>;
+  /** Mender's backoff (backoff.ts retrySchedule): the wait before the next try, if any. */
+  backoff(tried: number): number | undefined;
 }
 
 function sent(ctx: ReportContext, id: string, status: string, result: ReportResult): ReportResult {
@@ -58,16 +59,11 @@ export async function withRetries<T>(
   what: string,
   attempt: () => Promise<T>,
 ): Promise<T | "gave-up"> {
-  const config = ctx.engine.config;
   for (let tried = 0;; tried++) {
     try {
       return await attempt();
     } catch (error) {
-      const wait = backoffInterval(
-        tried,
-        config.RetryPollIntervalSeconds * 1000,
-        config.RetryPollCount,
-      );
+      const wait = ctx.backoff(tried);
       const why = (error as Error).message;
       if (wait === undefined) {
         ctx.log.error(`Giving up ${what} for now: ${why}`);

@@ -76,6 +76,7 @@ export function serveArtifact(
   r: Recorded,
   res: http.ServerResponse,
   cutAfter?: number,
+  stallAfter?: number,
 ): boolean {
   let bytes: Buffer | undefined;
   try {
@@ -107,6 +108,10 @@ export function serveArtifact(
       () => setTimeout(() => res.socket?.destroy(), 300),
     );
     return true;
+  }
+  if (stallAfter !== undefined && size - start > stallAfter) {
+    res.write(bytes.subarray(start, start + stallAfter)); // and nothing more, until the client goes
+    return false;
   }
   res.end(bytes.subarray(start));
   return false;

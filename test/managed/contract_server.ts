@@ -54,6 +54,8 @@ export interface Switches {
   fail5xx?: { path?: RegExp; reported?: string; count?: number; untilMs?: number; status?: number };
   /** Artifact downloads break after this many body bytes, the first `times` times. */
   cutDownload?: { afterBytes: number; times: number };
+  /** Artifact downloads send this many body bytes, then nothing more. */
+  stallDownload?: { afterBytes: number };
   /** Answers to requests matching `path` wait this long. */
   slow?: { ms: number; path?: RegExp };
   /** Mutual TLS: requests without a client certificate signed by the CA get 403. */
@@ -296,7 +298,7 @@ export async function contractServer(options: ServerOptions = {}): Promise<Contr
       const cut = switches.cutDownload && cuts < switches.cutDownload.times
         ? switches.cutDownload.afterBytes
         : undefined;
-      if (serveArtifact(spec?.file, r, res, cut)) cuts++;
+      if (serveArtifact(spec?.file, r, res, cut, switches.stallDownload?.afterBytes)) cuts++;
       return;
     }
     const answer = route(r, raw);

@@ -291,42 +291,6 @@ test("the log of a failed deployment carries the module's words in Mender's JSON
   assertEquals(await daemon.stop(), 0);
 });
 
-Deno.test({
-  name: "a server answering 500 for four minutes: the daemon backs off 1, 1, 1, 2 min and finishes",
-  // real minutes (Mender's schedule starts at one): OTA_LONG_TESTS=1 runs it
-  ignore: !ready || !Deno.env.get("OTA_LONG_TESTS"),
-  sanitizeResources: false,
-  async fn() {
-    await using dir = await tempDir("ota-d-");
-    const { server, device } = await setup(dir.path, {
-      fail5xx: { path: /deployments|inventory/, untilMs: Number.MAX_SAFE_INTEGER },
-    }, { RetryPollIntervalSeconds: 240, UpdatePollIntervalSeconds: 1800 });
-    await using _ = server;
-    const started = Date.now();
-    await using daemon = startClient(device, "ota");
-    const recover = setTimeout(() => (server.switches.fail5xx = undefined), 240_000);
-    try {
-      await server.waitFor(finished, 420_000, "the deployment after the outage");
-    } finally {
-      clearTimeout(recover);
-    }
-    const polls = server.requests.filter((r) => r.path.endsWith("/next"));
-    const gaps = gapsOf(polls).map((ms) => Math.round(ms / 1000));
-    console.log(
-      `polls ${polls.map((r) => r.status).join(" ")}, gaps ${gaps.join(" ")} s, ${
-        ((Date.now() - started) / 1000).toFixed(0)
-      } s in all`,
-    );
-    assertEquals(polls.map((r) => r.status), [500, 500, 500, 500, 200]);
-    for (const [i, expected] of [60, 60, 60, 120].entries()) {
-      const gap = at(gaps, i, "gaps");
-      assert(Math.abs(gap - expected) <= 3, `try ${i + 2} after ${gap} s, not ${expected}`);
-    }
-    assertEquals(reports(server.requests).at(-1), "success 204");
-    assertEquals(await daemon.stop(), 0);
-  },
-});
-
 test("a deployment without a source URI fails at once, with the reason in its log", async () => {
   await using dir = await tempDir("ota-d-");
   const { server, device } = await setup(dir.path, {}, {}, (device) =>
