@@ -98,6 +98,8 @@ export interface ServerOptions {
   deployments?: DeploymentSpec[];
   switches?: Switches;
   tls?: { cert: string; key: string; ca?: string };
+  /** The server's address as the device sees it (an emulated board behind a forward). */
+  publicUrl?: string;
 }
 
 const API = "/api/devices";
@@ -139,7 +141,7 @@ export async function contractServer(options: ServerOptions = {}): Promise<Contr
         id: createHash("md5").update(pending.id).digest("hex"),
         artifact_name: pending.artifactName,
         source: {
-          uri: `${url}/artifacts/${pending.id}.mender`,
+          uri: `${options.publicUrl ?? url}/artifacts/${pending.id}.mender`,
           expire: new Date(Date.now() + 86_400_000).toISOString(),
         },
         device_types_compatible: pending.deviceTypes,

@@ -18,6 +18,8 @@ const BOOT = [
 ];
 /** Loaded only when a USB stick is plugged in (probing USB costs boot time under TCG). */
 const USB = ["crct10dif_generic", "crc64_rocksoft_generic", "xhci_pci", "sd_mod", "usb_storage"];
+/** Loaded only by boots that bring the network up (managed mode). */
+const NET = ["virtio_net"];
 
 export interface Kernel {
   version: string;
@@ -26,6 +28,8 @@ export interface Kernel {
   modules: string[];
   /** The USB stick's modules, in load order, not already in `modules`. */
   usbModules: string[];
+  /** The network card's modules, in load order, in neither list above. */
+  netModules: string[];
 }
 
 function normalise(name: string): string {
@@ -70,10 +74,13 @@ export async function guestKernel(): Promise<Kernel> {
   for (const name of BOOT) await visit(name, []);
   const boot = order.length;
   for (const name of USB) await visit(name, []);
+  const usb = order.length;
+  for (const name of NET) await visit(name, []);
   return {
     version,
     vmlinuz: `${dir}/boot/vmlinuz-${version}`,
     modules: order.slice(0, boot).map((name) => index.get(name)!),
-    usbModules: order.slice(boot).map((name) => index.get(name)!),
+    usbModules: order.slice(boot, usb).map((name) => index.get(name)!),
+    netModules: order.slice(usb).map((name) => index.get(name)!),
   };
 }
