@@ -6,7 +6,8 @@
  *   bun scripts/build.ts                      dist/ota (linux-x64) and dist/ota-linux-arm64
  *   bun scripts/build.ts --target linux-x64   only dist/ota
  *
- * Both also put the daemon's systemd unit (examples/systemd/ota.service) into dist/.
+ * Both also put the daemon's systemd units (examples/systemd/) and the D-Bus policy of
+ * `mender-auth daemon` (examples/dbus/) into dist/.
  */
 import { copyFileSync, readFileSync } from "node:fs";
 import { createRequire } from "node:module";
@@ -64,3 +65,8 @@ for (const [target, outfile] of Object.entries(targets)) {
 
 // The systemd unit that starts the daemon at boot ships next to the binary.
 copyFileSync("examples/systemd/ota.service", "dist/ota.service");
+copyFileSync("examples/systemd/ota-auth.service", "dist/ota-auth.service");
+copyFileSync(
+  "examples/dbus/io.mender.AuthenticationManager.conf",
+  "dist/io.mender.AuthenticationManager.conf",
+);

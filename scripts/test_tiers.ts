@@ -27,6 +27,7 @@ export const ROOT = [
   "test/modules/",
   // the daemon (the binary, and the real Mender client as the oracle) on managed devices
   "test/managed/daemon_test.ts",
+  "test/managed/dbus_test.ts",
   "test/managed/fault_test.ts",
   "test/managed/oracle_test.ts",
   "test/managed/outage_test.ts",

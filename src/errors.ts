@@ -106,6 +106,7 @@ export const ERROR_CODES = [
   "STOPPED", // the daemon was asked to stop during a step
   "DAEMON_RUNNING", // a daemon already runs on this data directory
   "DAEMON_NOT_RUNNING", // no daemon answers on this data directory
+  "DBUS_FAILED", // the system D-Bus could not be reached, or refused a call
   // Root file system and boot environment
   "ROOTFS_PAYLOAD", // the rootfs-image payload is not one image file
   "ROOTFS_TOO_LARGE", // the image does not fit the inactive partition

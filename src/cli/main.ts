@@ -27,6 +27,7 @@ import { updateCommands } from "./update.ts";
 import { translateMenderArgs } from "./mender_compat.ts";
 import { checkCommandNames } from "./unknown_command.ts";
 import { runMenderArtifact } from "./mender_artifact.ts";
+import { runMenderAuth } from "./mender_auth.ts";
 import { exitQuietlyOnBrokenPipe, isBrokenPipe, pipeBroken } from "./broken_pipe.ts";
 
 export interface GlobalOptions {
@@ -120,7 +121,7 @@ export function reportError(error: unknown, debug: boolean): number {
 
 /**
  * The name ota was started as: `mender` and `mender-update` symlinks speak Mender's dialect,
- * a `mender-artifact` symlink that tool's.
+ * `mender-auth` Mender 4's auth tool (mender_auth.ts), a `mender-artifact` symlink that tool's.
  */
 export function invokedAs(): string {
   return (process.argv0 ?? "ota").split("/").pop() ?? "ota";
@@ -136,6 +137,13 @@ async function runAs(argv: string[], name: string): Promise<number> {
   const program = buildProgram();
   if (name === "mender-artifact") {
     return await runMenderArtifact(argv, program, (error) => reportError(error, false));
+  }
+  if (name === "mender-auth") {
+    try {
+      return await runMenderAuth(argv);
+    } catch (error) {
+      return reportError(error, false);
+    }
   }
   if (name === "mender" || name === "mender-update") {
     try {

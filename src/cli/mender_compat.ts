@@ -111,7 +111,7 @@ export function translateMenderArgs(argv: string[], flavor: Flavor): string[] {
           "NOT_SUPPORTED",
           `'${
             arg.replace(/^-/, "")
-          }' is not part of ota; 'ota daemon' makes its key on first start`,
+          }' is not part of ota as ${flavor}; 'ota daemon' makes its key on first start, and ota linked as mender-auth has 'bootstrap'`,
         );
       }
       if (commands[flavor].includes(arg)) {

@@ -33,6 +33,8 @@ export interface DeviceApi {
   forgetToken(): void;
   /** The server that issued the current token. */
   server(): string | undefined;
+  /** The current token (kept in memory only), if any. */
+  token(): string | undefined;
   /** The client certificate for mutual TLS, also used for artifact downloads (as 3.4 does). */
   tls: { cert?: string; key?: string };
 }
@@ -179,6 +181,7 @@ export async function createDeviceApi(options: ApiOptions): Promise<DeviceApi> {
       token = undefined;
     },
     server: () => current,
+    token: () => token,
     tls: { cert: tls.cert, key: tls.key },
   };
 }

@@ -76,15 +76,23 @@ export async function loadDeviceKey(
   config: Config,
   dataDir: string,
   log?: { info(message: string): void },
+  options: {
+    /** Make a new key even when one exists (mender-auth bootstrap --forcebootstrap). */
+    renew?: boolean;
+    /** Decrypts an encrypted PEM key (mender-auth --passphrase-file). */
+    passphrase?: string;
+  } = {},
 ): Promise<DeviceKey> {
   const path = deviceKeyPath(config, dataDir);
-  const pem = await readTextIfExists(path).catch((error) =>
-    fail("KEY_INVALID", `cannot read the device key ${path}: ${(error as Error).message}`)
-  );
+  const pem = options.renew
+    ? undefined
+    : await readTextIfExists(path).catch((error) =>
+      fail("KEY_INVALID", `cannot read the device key ${path}: ${(error as Error).message}`)
+    );
   if (pem !== undefined) {
     let key: KeyObject;
     try {
-      key = createPrivateKey(pem);
+      key = createPrivateKey({ key: pem, passphrase: options.passphrase });
     } catch (error) {
       fail(
         "KEY_INVALID",
