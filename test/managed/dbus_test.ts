@@ -119,8 +119,35 @@ test("mender-auth: --version, help, bootstrap makes a key and authenticates once
   assertEquals(await Deno.readTextFile(`${dir.path}/data/mender-agent.pem`), key, "kept");
   assertEquals((await run([s.auth, ...s.common, "bootstrap", "-F"])).code, 0);
   assert(await Deno.readTextFile(`${dir.path}/data/mender-agent.pem`) !== key, "-F: a new key");
+  // an encrypted key (openssl's) is read with --passphrase-file, and refused without it
+  const pem = `${dir.path}/data/mender-agent.pem`;
+  await run([
+    "openssl",
+    "genpkey",
+    "-algorithm",
+    "ed25519",
+    "-aes256",
+    "-pass",
+    "pass:s3cret",
+    "-out",
+    pem,
+  ]);
+  await Deno.writeTextFile(`${dir.path}/pass`, "s3cret\n");
+  const locked = await run([s.auth, ...s.common, "bootstrap"]);
+  assertEquals(locked.code, 1);
+  assertStringIncludes(locked.stderr, "[KEY_INVALID]");
+  const unlocked = await run([
+    s.auth,
+    ...s.common,
+    "bootstrap",
+    "--passphrase-file",
+    `${dir.path}/pass`,
+  ]);
+  assertEquals(unlocked.code, 0, unlocked.stderr);
+  assertStringIncludes(unlocked.stderr, "Successfully authorized");
   const auths = s.server.requests.filter((r) => r.path.endsWith("/auth_requests"));
   assertEquals(auths.map((r) => `${r.keyType} ${r.signatureValid} ${r.status}`), [
+    "ed25519 true 200",
     "ed25519 true 200",
     "ed25519 true 200",
     "ed25519 true 200",
