@@ -42,15 +42,11 @@ export function addDeviceOptions(command: Command): Command {
 }
 
 async function engineFor(o: DeviceOptions, progress: ProgressMode): Promise<Engine> {
-  const config = await loadConfig(o.config, o.fallbackConfig);
+  const log = createLogger(o.logLevel, undefined, o.logFile);
+  const config = await loadConfig(o.config, o.fallbackConfig, log.debug);
   if (o.trustedCerts) config.ServerCertificate = o.trustedCerts;
   if (o.skipverify) config.SkipVerify = true;
-  return createEngine(
-    config,
-    o.data,
-    createLogger(o.logLevel, undefined, o.logFile),
-    createProgress(progress),
-  );
+  return createEngine(config, o.data, log, createProgress(progress));
 }
 
 interface InstallFlags {

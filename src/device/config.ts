@@ -1,13 +1,17 @@
 /**
  * mender.conf-compatible configuration, validated with zod. Mender's keys keep their
  * names and defaults; the few ota-only keys (bootloader tools, directories) are ignored by
- * Mender's client, so one file can serve both.
+ * Mender's client, so one file can serve both. A file is read as Mender 3.4 reads it
+ * (loadConfig): what Mender takes, ota takes, and keys added here get those rules as well.
  */
 import { readFile } from "node:fs/promises";
 import { z } from "zod";
 import { fail } from "../errors.ts";
 import { DEFAULT_LIMITS, type TransferLimits } from "../http/limits.ts";
+import { decodeFile, type Shape, unsetZeroValues } from "./go_decode.ts";
+import { parseGoJson } from "./go_json.ts";
 
+/** A `...Seconds` key of 0 or less in the file means its default (see unsetZeroValues). */
 const seconds = z.number().int().positive();
 
 export const configSchema = z.object({
@@ -90,23 +94,6 @@ export function verifyKeyPaths(config: Config): string[] {
   return config.ArtifactVerifyKeys ?? (config.ArtifactVerifyKey ? [config.ArtifactVerifyKey] : []);
 }
 
-function parseConfigText(text: string, path: string): Record<string, unknown> {
-  try {
-    const value = JSON.parse(text);
-    if (typeof value !== "object" || value === null || Array.isArray(value)) {
-      throw new Error("not an object");
-    }
-    return value;
-  } catch (error) {
-    fail(
-      "CONFIG_INVALID",
-      `${path} is not a JSON object (${
-        (error as Error).message
-      }); fix the file or point --config elsewhere`,
-    );
-  }
-}
-
 async function readIfPresent(path: string | undefined): Promise<string | undefined> {
   if (!path) return undefined;
   try {
@@ -117,16 +104,36 @@ async function readIfPresent(path: string | undefined): Promise<string | undefin
   }
 }
 
+/** The schema as JSON Schema: the shape the Go-style decoder fills (src/device/go_decode.ts). */
+let shape: Shape | undefined;
+function configShape(): Shape {
+  return shape ??= z.toJSONSchema(configSchema, { io: "input", unrepresentable: "any" }) as Shape;
+}
+
 /**
- * Loads the configuration as Mender does: the fallback file first, the main file over it
- * (key by key). Missing files are fine; a file that exists must be valid.
+ * Loads the configuration as Mender 3.4 does: the fallback file first, the main file over
+ * it, each decoded as Go's encoding/json fills Mender's struct (go_decode.ts: keys in any
+ * case, the last repeat wins, unknown keys ignored, a wrong type refused), then `""` and
+ * `0` seconds taken as not set. Missing files are fine; a file that exists must be valid.
+ * `debug` hears of each key ignored or taken as not set.
  */
-export async function loadConfig(main?: string, fallback?: string): Promise<Config> {
-  const merged: Record<string, unknown> = {};
+export async function loadConfig(
+  main?: string,
+  fallback?: string,
+  debug: (message: string) => void = () => {},
+): Promise<Config> {
+  const root = configShape();
+  let merged: Record<string, unknown> = {};
   for (const path of [fallback, main]) {
     const text = await readIfPresent(path);
-    if (text !== undefined) Object.assign(merged, parseConfigText(text, path!));
+    if (text === undefined) continue;
+    merged = decodeFile(merged, parseGoJson(text, path!), {
+      source: path!,
+      root,
+      onUnknown: (key) => debug(`${path}: ignoring ${key}, a key ota does not know`),
+    });
   }
+  unsetZeroValues(merged, root, root, (key, note) => debug(`configuration: ${key} ${note}`));
   const result = configSchema.safeParse(merged);
   if (!result.success) {
     const issue = result.error.issues[0]!; // a failed parse has at least one issue
