@@ -107,6 +107,7 @@ export const ERROR_CODES = [
   "BOOTENV_READ", // fw_printenv or grub-editenv failed to read
   "BOOTENV_WRITE", // fw_setenv or grub-editenv failed to write
   "BOOTENV_MISMATCH", // the boot environment and the running system disagree
+  "BOOTENV_LOCKED", // another program holds the GRUB environment's lock
   // Update Modules (the protocol)
   "MODULE_UNKNOWN", // no module for the payload type
   "MODULE_MISSING", // the module file does not exist

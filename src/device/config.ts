@@ -48,6 +48,8 @@ export const configSchema = z.object({
   /** ota: grub-editenv and the grub-mender-grubenv directory (holding mender_grubenv1/2). */
   GrubEditenv: z.string().default("grub-editenv"),
   GrubEnvDir: z.string().optional(),
+  /** ota: grub-mender-grubenv's config (its ENV_DIR), default /etc/mender_grubenv.config. */
+  GrubEnvConfig: z.string().optional(),
   /** ota: rootfs state scripts, Update Modules and the artifact_info fallback. */
   ScriptsDir: z.string().default("/etc/mender/scripts"),
   ModulesDir: z.string().default("/usr/share/mender/modules/v3"),
