@@ -22,7 +22,6 @@ export const ERROR_CODES = [
   "UNKNOWN_COMMAND", // a command name that does not exist (also before --help)
   "NOT_SUPPORTED", // a Mender command or payload ota does not offer
   "CONFIG_INVALID", // mender.conf or ota's own settings are wrong
-  "CONFIG_TYPE", // a mender.conf value of the wrong JSON type (Mender refuses it as well)
   "FILE_READ", // a file named on the command line could not be read
   "FILE_UNREADABLE", // a file an option names (a key, a certificate) could not be read
   "FILE_WRITE", // an output file could not be created

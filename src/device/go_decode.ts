@@ -4,7 +4,8 @@
  * so a key added there gets these rules with no more code:
  *   - a key matches its field case-insensitively (exact spelling first); every occurrence
  *     is applied in turn, so the last one wins; a key no field has is ignored (reported);
- *   - a value of the wrong JSON type fails, as Go's UnmarshalTypeError fails the load;
+ *   - a value of the wrong JSON type fails (CONFIG_INVALID), as Go's UnmarshalTypeError
+ *     fails the load;
  *     an int takes only an integer literal that fits int64;
  *   - `null` leaves a field as it was, but empties a list or a map;
  *   - an object is decoded into the value already there (the fallback file's), field by
@@ -75,10 +76,10 @@ const WANTED: Record<string, string> = {
 function wrongType(options: DecodeOptions, path: string, node: GoJson, types: string[]): never {
   const what = node.kind === "number" ? `the number ${node.raw}` : GO_KIND[node.kind];
   fail(
-    "CONFIG_TYPE",
+    "CONFIG_INVALID",
     `${options.source}: ${path || "the file"} must be ${
       types.map((t) => WANTED[t] ?? t).join(" or ")
-    }, not ${what}; Mender refuses this file too`,
+    }, not ${what}`,
   );
 }
 

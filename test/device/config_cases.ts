@@ -2,7 +2,7 @@
  * mender.conf files that Mender 3.4 and ota must both take or both refuse. `mender` is what
  * Mender's struct holds after the load (its debug log prints it; the interop test reads it
  * from the real client), `ota` what ota's configuration holds: the same value, except that
- * `""` is not set and 0 seconds is the default. `refused` is ota's error code.
+ * `""` is not set and 0 seconds is the default.
  */
 export type Value = string | number | boolean | undefined;
 
@@ -12,7 +12,8 @@ export interface ConfigCase {
   fallback?: string;
   mender?: Record<string, Value>;
   ota?: Record<string, Value>;
-  refused?: "CONFIG_TYPE" | "CONFIG_INVALID";
+  /** Refused (always CONFIG_INVALID) for a value's type, the JSON syntax, or ota's own rules. */
+  refused?: "type" | "syntax" | "schema";
   /** Keys ota reports as ignored, in order. */
   ignored?: string[];
 }
@@ -118,39 +119,39 @@ export const CASES: ConfigCase[] = [
     ota: { ArtifactVerifyKey: undefined },
   },
   // refused by both
-  { name: "a string for a number", main: '{"ModuleTimeoutSeconds": "5"}', refused: "CONFIG_TYPE" },
-  { name: "1.0 for an int", main: '{"ModuleTimeoutSeconds": 1.0}', refused: "CONFIG_TYPE" },
-  { name: "1e3 for an int", main: '{"ModuleTimeoutSeconds": 1e3}', refused: "CONFIG_TYPE" },
+  { name: "a string for a number", main: '{"ModuleTimeoutSeconds": "5"}', refused: "type" },
+  { name: "1.0 for an int", main: '{"ModuleTimeoutSeconds": 1.0}', refused: "type" },
+  { name: "1e3 for an int", main: '{"ModuleTimeoutSeconds": 1e3}', refused: "type" },
   {
     name: "past int64",
     main: '{"ModuleTimeoutSeconds": 9223372036854775808}',
-    refused: "CONFIG_TYPE",
+    refused: "type",
   },
-  { name: "a string for a bool", main: '{"SkipVerify": "true"}', refused: "CONFIG_TYPE" },
-  { name: "a number for a bool", main: '{"skipverify": 1}', refused: "CONFIG_TYPE" },
-  { name: "a number for a path", main: '{"ArtifactVerifyKey": 5}', refused: "CONFIG_TYPE" },
-  { name: "a list for a path", main: '{"RootfsPartA": ["/dev/a"]}', refused: "CONFIG_TYPE" },
+  { name: "a string for a bool", main: '{"SkipVerify": "true"}', refused: "type" },
+  { name: "a number for a bool", main: '{"skipverify": 1}', refused: "type" },
+  { name: "a number for a path", main: '{"ArtifactVerifyKey": 5}', refused: "type" },
+  { name: "a list for a path", main: '{"RootfsPartA": ["/dev/a"]}', refused: "type" },
   {
     name: "a wrong type that a later repeat corrects",
     main: '{"ModuleTimeoutSeconds": "x", "moduletimeoutseconds": 7}',
-    refused: "CONFIG_TYPE",
+    refused: "type",
   },
-  { name: "a list as the file", main: "[]", refused: "CONFIG_TYPE" },
-  { name: "a string as the file", main: '"x"', refused: "CONFIG_TYPE" },
+  { name: "a list as the file", main: "[]", refused: "type" },
+  { name: "a string as the file", main: '"x"', refused: "type" },
   {
     name: "a bad fallback file",
     main: "{}",
     fallback: '{"StateScriptTimeoutSeconds": true}',
-    refused: "CONFIG_TYPE",
+    refused: "type",
   },
-  { name: "an empty file", main: "", refused: "CONFIG_INVALID" },
-  { name: "a trailing comma", main: '{"SkipVerify": true,}', refused: "CONFIG_INVALID" },
-  { name: "a comment", main: '{"SkipVerify": true} // on', refused: "CONFIG_INVALID" },
-  { name: "two objects", main: "{} {}", refused: "CONFIG_INVALID" },
-  { name: "a byte order mark", main: "\ufeff{}", refused: "CONFIG_INVALID" },
-  { name: "single quotes", main: "{'SkipVerify': true}", refused: "CONFIG_INVALID" },
-  { name: "a raw tab in a string", main: '{"RootfsPartA": "a\tb"}', refused: "CONFIG_INVALID" },
-  { name: "a leading zero", main: '{"ModuleTimeoutSeconds": 05}', refused: "CONFIG_INVALID" },
+  { name: "an empty file", main: "", refused: "syntax" },
+  { name: "a trailing comma", main: '{"SkipVerify": true,}', refused: "syntax" },
+  { name: "a comment", main: '{"SkipVerify": true} // on', refused: "syntax" },
+  { name: "two objects", main: "{} {}", refused: "syntax" },
+  { name: "a byte order mark", main: "\ufeff{}", refused: "syntax" },
+  { name: "single quotes", main: "{'SkipVerify': true}", refused: "syntax" },
+  { name: "a raw tab in a string", main: '{"RootfsPartA": "a\tb"}', refused: "syntax" },
+  { name: "a leading zero", main: '{"ModuleTimeoutSeconds": 05}', refused: "syntax" },
 ];
 
 /**
@@ -161,13 +162,20 @@ export const DIFFERENCES: ConfigCase[] = [
   {
     name: "ArtifactVerifyKeys (4.x) of the wrong type",
     main: '{"ArtifactVerifyKeys": "/a"}',
-    refused: "CONFIG_TYPE",
+    refused: "type",
   },
   {
     name: "both ArtifactVerifyKey and ArtifactVerifyKeys",
     main: '{"ArtifactVerifyKey": "/a", "ArtifactVerifyKeys": ["/b"]}',
-    refused: "CONFIG_INVALID",
+    refused: "schema",
   },
-  { name: "an ota key of the wrong type", main: '{"Bootloader": 5}', refused: "CONFIG_TYPE" },
-  { name: "an unknown bootloader", main: '{"Bootloader": "lilo"}', refused: "CONFIG_INVALID" },
+  { name: "an ota key of the wrong type", main: '{"Bootloader": 5}', refused: "type" },
+  { name: "an unknown bootloader", main: '{"Bootloader": "lilo"}', refused: "schema" },
 ];
+
+/** What the message of each kind of refusal says. */
+export const REFUSAL_WORDS: Record<NonNullable<ConfigCase["refused"]>, RegExp> = {
+  type: / must be .+, not [^,]+$/,
+  syntax: / is not valid JSON: | nests deeper than /,
+  schema: /^configuration /,
+};
