@@ -154,7 +154,11 @@ Example:
   ota show-artifact          # e.g. release-2 (before the first update: artifact_info's name)`,
     )
     .action(async (o: DeviceOptions) => {
-      console.log(await showArtifactName((await locate(o)).paths));
+      console.log(
+        await showArtifactName(
+          (await locate(o, createLogger(o.logLevel, undefined, o.logFile).debug)).paths,
+        ),
+      );
     });
 
   const showProvides = addDeviceOptions(new Command("show-provides"))
@@ -167,7 +171,9 @@ Example:
                              # (nothing on a device never updated, as Mender prints)`,
     )
     .action(async (o: DeviceOptions) => {
-      const provides = await storedProvides((await locate(o)).paths);
+      const provides = await storedProvides(
+        (await locate(o, createLogger(o.logLevel, undefined, o.logFile).debug)).paths,
+      );
       for (const line of provideLines(provides)) console.log(line);
     });
 

@@ -130,8 +130,8 @@ Deno.test("GRUB: a copy a cut left broken is not read, and is restored from the 
   // both marked as being edited: nothing to trust, nothing is written
   await sh(["grub-editenv", `${one}/lock`, "set", "editing=1"]);
   await sh(["grub-editenv", `${two}/lock`, "set", "editing=1"]);
-  for (const step of [env.read(), env.write({ upgrade_available: "0" })]) {
-    const error = await assertRejects(() => step);
+  for (const step of [() => env.read(), () => env.write({ upgrade_available: "0" })]) {
+    const error = await assertRejects(step);
     assert(error instanceof OtaError && /^BOOTENV_(READ|WRITE)$/.test(error.code), String(error));
   }
   assertEquals((await list(`${two}/env`)).upgrade_available, "1");

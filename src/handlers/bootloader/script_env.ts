@@ -31,10 +31,12 @@ const LOCK_BUSY = "can't acquire flock";
 const LOCK_RETRIES = 10;
 
 export function scriptEnv(tools: EnvTools): BootEnv {
-  const run = async (command: string, args: string[], stdin?: string): Promise<string> => {
+  const run = async (writes: boolean, args: string[], stdin?: string): Promise<string> => {
+    const [code, command] = writes
+      ? ["BOOTENV_WRITE" as const, tools.set]
+      : ["BOOTENV_READ" as const, tools.print];
     for (let attempt = 1;; attempt++) {
       try {
-        const code = command === tools.print ? "BOOTENV_READ" : "BOOTENV_WRITE";
         return await runTool(code, command, [...tools.args, ...args], {
           stdin,
           timeoutMs: tools.timeoutMs,
@@ -46,8 +48,8 @@ export function scriptEnv(tools: EnvTools): BootEnv {
       }
     }
   };
-  const read = async () => parseEnvLines(await run(tools.print, []));
-  const script = (lines: string[]) => run(tools.set, ["-s", "-"], lines.join(""));
+  const read = async () => parseEnvLines(await run(false, []));
+  const script = (lines: string[]) => run(true, ["-s", "-"], lines.join(""));
 
   async function separator(): Promise<" " | "="> {
     // a failed read is left to the writes below to report, as Mender does
