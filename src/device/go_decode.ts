@@ -172,7 +172,15 @@ function decodeObject(
     }
     const value = decodeValue(fields ? target[name] : undefined, item, field, at, options);
     if (value === undefined) delete target[name];
-    else if (value !== KEEP) target[name] = value;
+    else if (value !== KEEP) {
+      // a map's key may be "__proto__": a plain own key, never the prototype
+      Object.defineProperty(target, name, {
+        value,
+        enumerable: true,
+        writable: true,
+        configurable: true,
+      });
+    }
   }
   return target;
 }

@@ -100,6 +100,11 @@ Deno.test("Go rules: a map keeps its keys' case, merges, and is emptied by null"
     Labels: { a: "1", A: "2" },
   });
   assertEquals(decodeAll('{"Labels": {"a": "1"}}', '{"Labels": null}'), {});
+  const odd = decodeAll('{"Labels": {"__proto__": "x", "constructor": "y"}}');
+  const labels = odd.Labels as Record<string, unknown>;
+  assertEquals(Object.getPrototypeOf(labels), Object.prototype, "the prototype is untouched");
+  assertEquals([labels["__proto__"], labels.constructor], ["x", "y"]);
+  assertEquals(Object.keys(labels), ["__proto__", "constructor"]);
   const error = (() => {
     try {
       decodeAll('{"Labels": {"a": 1}}');
