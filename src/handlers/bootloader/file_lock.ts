@@ -23,6 +23,7 @@ export async function withFileLock<T>(
     ["-w", seconds, "-E", String(BUSY), path, "sh", "-c", "echo locked; exec cat >/dev/null"],
     { stdio: ["pipe", "pipe", "pipe"] },
   );
+  child.stdin!.on("error", () => {}); // flock gone (not installed): its exit tells
   let stderr = "";
   child.stderr!.on("data", (chunk: Uint8Array) => stderr += new TextDecoder().decode(chunk));
   const exited = new Promise<number | null>((resolve) => {
