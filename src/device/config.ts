@@ -39,7 +39,7 @@ export const configSchema = z.object({
    */
   DownloadMinRateBytesPerSecond: z.number().int().min(0).default(DEFAULT_LIMITS.minBytesPerSecond),
   DownloadMinRateWindowSeconds: seconds.default(DEFAULT_LIMITS.rateWindowMs / 1000),
-  /** ota: which bootloader environment to drive; "auto" tries U-Boot's tools, then GRUB. */
+  /** ota: which bootloader environment to drive; "auto": GRUB's where one is found, else U-Boot's. */
   Bootloader: z.enum(["auto", "uboot", "grub"]).default("auto"),
   /** ota: U-Boot tools and their config (`-c`), default from PATH and /etc/fw_env.config. */
   FwPrintenv: z.string().default("fw_printenv"),
