@@ -10,6 +10,7 @@ import { dataRecordSchema, headerInfoSchema, typeInfoSchema } from "../artifact/
 import { fail } from "../errors.ts";
 import { atomicWriteFile, readTextIfExists } from "../files.ts";
 import { dataRecord } from "../records.ts";
+import { stopPoints } from "../update/stop_before.ts";
 
 /**
  * Where an update stands, as written before each state acts: the names of Mender's
@@ -43,6 +44,13 @@ export const updateRecordSchema = z.object({
   payloads: z.array(z.object({ type: z.string().nullable(), typeInfo: typeInfoSchema })),
   needsReboot: z.enum(["No", "Yes", "Automatic"]).optional(),
   supportsRollback: z.boolean().optional(),
+  /**
+   * The --stop-before point a state stopped at once recorded: the update waits there as at a
+   * pause, and only `resume` (or a command that state takes) goes on; the next write drops it.
+   */
+  stoppedBefore: z.enum(stopPoints).optional(),
+  /** Set once ArtifactRollback succeeded, for what a later run reports. */
+  rolledBack: z.boolean().optional(),
   /** Set once the update failed; the error path then runs to the end. */
   failed: z.boolean().default(false),
   error: z.string().optional(),
