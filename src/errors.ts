@@ -35,6 +35,8 @@ export const ERROR_CODES = [
   "ARTIFACT_FIELD_INVALID", // a name, device type, provide or depend that would break a line
   "ARTIFACT_SIGNED", // signing an artifact that already carries a signature
   "HEADER_INVALID", // the header tar or its contents
+  "AUGMENT_OVERRIDE", // a header-augment changes what the signed header says
+  "AUGMENT_REFUSED", // the payload's installer does not take an augmented payload
   "MANIFEST_INVALID", // the manifest is malformed
   "MANIFEST_MISMATCH", // the manifest and the members disagree
   "CHECKSUM_MISMATCH", // a member or payload file does not match its checksum

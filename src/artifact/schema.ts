@@ -58,7 +58,9 @@ export const metaDataSchema = dataRecordSchema(z.string(), z.unknown());
 export type MetaData = z.infer<typeof metaDataSchema>;
 
 /**
- * mender-artifact repeats provides and depends in the augment's header-info; only the
- * payload types are taken from it (the rest is unsigned and must not change what was signed).
+ * The header-info of a header-augment: mender-artifact repeats the signed provides and
+ * depends; a payload type "" keeps the signed type (areader's setInstallers).
  */
-export const augmentHeaderInfoSchema = headerInfoSchema.partial().required({ payloads: true });
+export const augmentHeaderInfoSchema = headerInfoSchema.extend({
+  payloads: z.array(z.strictObject({ type: z.string().max(256).nullable() })).min(1),
+});

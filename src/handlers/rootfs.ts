@@ -84,6 +84,14 @@ export function rootfsHandler(
     type: "rootfs-image",
 
     async download(files, ctx: DownloadContext) {
+      if (ctx.payload.augment) {
+        // Mender 3.4 writes an augment's unsigned image, and takes its provides: never
+        fail(
+          "AUGMENT_REFUSED",
+          "the rootfs-image handler does not install augmented payloads: the augment, and an " +
+            "image it carries, are not covered by the signature",
+        );
+      }
       const env = await bootEnv(ctx).read();
       const { active, inactive } = await slots(ctx, env);
       if (env.upgrade_available === "1") {
