@@ -2,6 +2,7 @@
 import { basename } from "node:path";
 import { Command, Option } from "commander";
 import { compressions, parseCompressionName } from "../artifact/compression.ts";
+import { goJson } from "../artifact/go_json.ts";
 import {
   type ArtifactSpec,
   type AugmentSpec,
@@ -340,9 +341,13 @@ does not. It may add provides, depends and meta-data keys, never change the sign
           artifact_depends: keyValues(o.depends, "-d"),
           clears_artifact_provides: clearsProvides(o, o.type),
         },
-        metaData: o.metaData ? jsonFile(o.metaData, "meta-data") : undefined,
         augment: augmentSpec(o),
       };
+      if (o.metaData) {
+        // mender-artifact re-encodes it with Go's encoding/json: keys sorted, its escapes
+        payload.metaData = jsonFile(o.metaData, "meta-data");
+        payload.metaDataBytes = new TextEncoder().encode(goJson(payload.metaData));
+      }
       await write(baseSpec(o, payload), o, progressMode());
     });
 

@@ -115,7 +115,8 @@ async function requireAugmentSupport(
 ): Promise<void> {
   const name = path.split("/").pop();
   const answer = await call(path, "SupportsAugmentedArtifacts", ctx, MAX_QUERY_OUTPUT);
-  if (answer.code !== 0 || answer.stdout !== "YesThisModuleSupportsAugmentedArtifacts\n") {
+  const lines = answer.stdout.split("\n").map((line) => line.trim()).filter(Boolean);
+  if (answer.code !== 0 || lines.join("\n") !== "YesThisModuleSupportsAugmentedArtifacts") {
     fail(
       "AUGMENT_REFUSED",
       `the Update Module ${name} does not take augmented payloads (it does not answer ` +
