@@ -84,7 +84,7 @@ export function rootfsHandler(
     type: "rootfs-image",
 
     async download(files, ctx: DownloadContext) {
-      if (ctx.payload.augment) {
+      if (ctx.payload?.augment) {
         // Mender 3.4 writes an augment's unsigned image, and takes its provides: never
         fail(
           "AUGMENT_REFUSED",
