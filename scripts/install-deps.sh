@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs the Debian packages that the tests, the demo and the benchmarks run for real:
 # the real Mender tools, the bootloader-environment tools, QEMU, podman, nginx.
-# Idempotent; refreshes the package index only when it is older than a day.
+# Idempotent; refreshes the package index only when it is older than a day. A mirror's
+# transient error (or a busy dpkg lock on a machine just booted) is retried (apt-fetch.sh).
 set -euo pipefail
 export DEBIAN_FRONTEND=noninteractive
 PACKAGES=(
@@ -24,7 +25,7 @@ PACKAGES=(
   nginx wrk
   # test/peers: dig asks an ota server's mDNS responder directly, as any DNS tool would
   bind9-dnsutils
-  # DFU tests: a QEMU guest (kernel fetched by test/dfu/build_guest.sh with apt-get download)
+  # DFU tests: a QEMU guest (kernel fetched by test/dfu/guest_kernel.sh with apt-get download)
   # with busybox, the real dfu-util, and the virtual board compiled statically
   qemu-system-x86 busybox-static cpio dfu-util gcc libc6-dev
   # the docker Update Module under test: podman (with runc) and images made of busybox-static
@@ -38,6 +39,11 @@ if [ "$(id -u)" -ne 0 ]; then
   echo "install-deps: run as root" >&2
   exit 1
 fi
+# shellcheck source=apt-fetch.sh
+. "$(dirname "$0")/apt-fetch.sh"
+export APT_RETRY_SHOW=1
 stamp=$(find /var/lib/apt/lists -maxdepth 1 -name '*_Packages' -mmin -1440 2>/dev/null | head -n1)
-[ -n "$stamp" ] || apt-get update -q
-apt-get install -y -q --no-install-recommends "${PACKAGES[@]}"
+[ -n "$stamp" ] || OTA_APT_REFRESH=0 apt_retry install-deps "refresh the package index" \
+  apt-get update -q || exit 1
+apt_retry install-deps "install the packages" \
+  apt-get install -y -q --no-install-recommends "${PACKAGES[@]}" || exit 1

@@ -45,6 +45,7 @@ export const ROOT = [
   "test/peers/install_test.ts",
   "test/peers/lan_test.ts",
   "test/server/binary_test.ts",
+  "test/server/integrity_test.ts",
   "test/server/serve_test.ts",
 ];
 

@@ -32,12 +32,16 @@ export const ERROR_CODES = [
   "ARTIFACT_STRUCTURE", // members missing, repeated or out of order
   "ARTIFACT_VERSION", // a format version other than 3
   "ARTIFACT_JSON", // a JSON member is not what Mender writes
+  "ARTIFACT_FIELD_INVALID", // a name, device type, provide or depend that would break a line
   "ARTIFACT_SIGNED", // signing an artifact that already carries a signature
   "HEADER_INVALID", // the header tar or its contents
+  "AUGMENT_OVERRIDE", // a header-augment changes what the signed header says
+  "AUGMENT_REFUSED", // the payload's installer does not take an augmented payload
   "MANIFEST_INVALID", // the manifest is malformed
   "MANIFEST_MISMATCH", // the manifest and the members disagree
   "CHECKSUM_MISMATCH", // a member or payload file does not match its checksum
   "PAYLOAD_INVALID", // the payload tar is not valid
+  "TAR_TYPE_UNSUPPORTED", // a sparse, multi-volume or unknown tar entry, not a plain file
   "UNSAFE_NAME", // a name that could escape its directory, or a link
   "TAR_NAME", // a name too long to write in a tar header
   "LIMIT_EXCEEDED", // input larger than its limit (a bomb or a mistake)
@@ -75,6 +79,8 @@ export const ERROR_CODES = [
   "SOURCE_NETWORK", // the connection failed
   "SOURCE_TLS", // the TLS handshake or certificate failed
   "SOURCE_STALLED", // no data for too long
+  "SOURCE_TOO_SLOW", // slower than the minimum rate over its window
+  "SOURCE_ENCODING", // the server sent a Content-Encoding (gzip) though identity was asked for
   "SOURCE_RANGE", // a resumed download got other bytes than asked for
   "SOURCE_CHANGED", // the artifact changed on the server while it was downloaded
   "SOURCE_DOWNLOAD", // a download failed after all retries
@@ -115,6 +121,7 @@ export const ERROR_CODES = [
   "BOOTENV_READ", // fw_printenv or grub-editenv failed to read
   "BOOTENV_WRITE", // fw_setenv or grub-editenv failed to write
   "BOOTENV_MISMATCH", // the boot environment and the running system disagree
+  "BOOTENV_LOCKED", // another program holds the GRUB environment's lock
   // Update Modules (the protocol)
   "MODULE_UNKNOWN", // no module for the payload type
   "MODULE_MISSING", // the module file does not exist

@@ -2,7 +2,7 @@
  * The one place that looks at which runtime runs ota (Deno from source, Bun in the compiled
  * binary). Everything else uses Web APIs and `node:` built-ins only.
  */
-import { readFileStream } from "./files.ts";
+import { serveNode } from "./node_http.ts";
 
 // deno-lint-ignore no-explicit-any
 const g = globalThis as any;
@@ -59,14 +59,6 @@ export function httpFetch(options: HttpClientOptions): typeof fetch {
 
 // ---- HTTP server (`ota serve`) ----
 
-interface BunServer {
-  hostname?: string;
-  port?: number;
-  pendingRequests: number;
-  requestIP(request: Request): { address: string } | null;
-  stop(closeActiveConnections?: boolean): Promise<void> | void;
-}
-
 export interface ConnectionInfo {
   remoteAddress: string;
 }
@@ -79,10 +71,8 @@ export interface ServeOptions {
   port: number;
   /** PEM text of the certificate chain and its key. */
   tls?: { cert: string; key: string };
-  /** A connection that sends or receives nothing for this long is closed (Bun: at most 255). */
+  /** A connection that sends or receives nothing for this long is closed. */
   idleTimeoutSeconds?: number;
-  /** Request bodies larger than this are refused by the server itself. */
-  maxRequestBodyBytes?: number;
 }
 
 export interface RunningServer {
@@ -94,41 +84,53 @@ export interface RunningServer {
   close(): Promise<void>;
 }
 
-/** Deno-side requests in flight, counted until their file body is sent or abandoned. */
-let denoActive = 0;
-/** Responses whose body lowers `denoActive` itself when it ends. */
-const selfCounting = new WeakSet<Response>();
-
-/** Serves `handler` with the runtime's own server call: `Bun.serve` or `Deno.serve`. */
+/**
+ * Serves `handler`: with `Deno.serve` under Deno, with node:http elsewhere (the compiled
+ * binary: Bun.serve would send a streamed body chunked, without its Content-Length). Under
+ * both a response body is the handler's stream, sent under the Content-Length it set; a
+ * stream that errors breaks the connection off.
+ */
 export function serve(handler: Handler, options: ServeOptions): Promise<RunningServer> {
-  if (runtime === "bun") return Promise.resolve(serveBun(handler, options));
   if (runtime === "deno") return Promise.resolve(serveDeno(handler, options));
-  throw new Error("serving HTTP needs the ota binary (Bun) or Deno");
+  return serveNode((request, remoteAddress) => handler(request, { remoteAddress }), {
+    ...options,
+    idleTimeoutSeconds: options.idleTimeoutSeconds ?? 30,
+  });
 }
 
-function serveBun(handler: Handler, options: ServeOptions): RunningServer {
-  const server: BunServer = g.Bun.serve({
-    hostname: options.hostname,
-    port: options.port,
-    idleTimeout: Math.min(255, options.idleTimeoutSeconds ?? 30),
-    maxRequestBodySize: options.maxRequestBodyBytes ?? 64 * 1024,
-    tls: options.tls,
-    development: false,
-    fetch: (request: Request, srv: BunServer) =>
-      handler(request, { remoteAddress: srv.requestIP(request)?.address ?? "" }),
-  });
-  return {
-    hostname: server.hostname ?? options.hostname,
-    port: server.port ?? options.port,
-    // Bun counts a request until its body (a sendfile of a file slice too) is fully sent.
-    activeRequests: () => server.pendingRequests,
-    close: async () => {
-      await server.stop(true);
-    },
+/** `body`, lowering the count of active requests once it ended, failed or was cancelled. */
+function countedBody(
+  body: ReadableStream<Uint8Array>,
+  done: () => void,
+): ReadableStream<Uint8Array> {
+  const reader = body.getReader();
+  let counted = true;
+  const end = () => {
+    if (counted) done();
+    counted = false;
   };
+  return new ReadableStream<Uint8Array>({
+    async pull(controller) {
+      try {
+        const { done: finished, value } = await reader.read();
+        if (finished) {
+          end();
+          controller.close();
+        } else controller.enqueue(value);
+      } catch (error) {
+        end();
+        controller.error(error);
+      }
+    },
+    cancel(reason) {
+      end();
+      return reader.cancel(reason);
+    },
+  }, { highWaterMark: 0 });
 }
 
 function serveDeno(handler: Handler, options: ServeOptions): RunningServer {
+  let active = 0;
   const server = g.Deno.serve({
     hostname: options.hostname,
     port: options.port,
@@ -136,76 +138,29 @@ function serveDeno(handler: Handler, options: ServeOptions): RunningServer {
     key: options.tls?.key,
     onListen: () => {},
   }, async (request: Request, info: { remoteAddr: { hostname: string } }) => {
-    denoActive++;
+    active++;
+    let response: Response;
     try {
-      const response = await handler(request, { remoteAddress: info.remoteAddr.hostname });
-      if (!selfCounting.has(response)) denoActive--;
-      return response;
+      response = await handler(request, { remoteAddress: info.remoteAddr.hostname });
     } catch (error) {
-      denoActive--;
+      active--;
       throw error;
     }
+    if (!response.body) {
+      active--;
+      return response;
+    }
+    const body = countedBody(response.body, () => active--);
+    return new Response(body, { status: response.status, headers: response.headers });
   });
   return {
     hostname: server.addr.hostname,
     port: server.addr.port,
-    activeRequests: () => denoActive,
+    activeRequests: () => active,
     close: async () => {
       await server.shutdown();
     },
   };
-}
-
-export interface FileResponseOptions {
-  /** First byte, inclusive. */
-  start: number;
-  /** End, exclusive. */
-  end: number;
-  status: number;
-  headers: Headers;
-  /** HEAD: the same headers, no body. */
-  headOnly?: boolean;
-}
-
-/**
- * A response carrying bytes `[start, end)` of a file with an exact Content-Length. Under Bun
- * it is a slice of `Bun.file`, sent with sendfile: a streamed body would lose its
- * Content-Length there (Bun sends streams chunked).
- */
-export function fileResponse(path: string, options: FileResponseOptions): Response {
-  const { start, end, status, headers } = options;
-  headers.set("content-length", String(end - start));
-  if (options.headOnly) return new Response(null, { status, headers });
-  if (runtime === "bun") {
-    return new Response(g.Bun.file(path).slice(start, end), { status, headers });
-  }
-  let counted = runtime === "deno";
-  const done = () => {
-    if (counted) denoActive--;
-    counted = false;
-  };
-  const reader = readFileStream(path, start, end - start).getReader();
-  const body = new ReadableStream<Uint8Array>({
-    async pull(controller) {
-      try {
-        const { done: finished, value } = await reader.read();
-        if (finished) {
-          done();
-          controller.close();
-        } else controller.enqueue(value);
-      } catch (error) {
-        done();
-        controller.error(error);
-      }
-    },
-    cancel(reason) {
-      done();
-      return reader.cancel(reason);
-    },
-  }, { highWaterMark: 0 });
-  const response = new Response(body, { status, headers });
-  selfCounting.add(response);
-  return response;
 }
 
 // ---- memory ----

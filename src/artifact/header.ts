@@ -3,13 +3,13 @@
  * payload with `type-info` and an optional `meta-data`. Parsed only from bytes whose
  * checksum already matched the manifest.
  */
-import { unpackTar } from "modern-tar";
 import { asOtaError, fail } from "../errors.ts";
+import { readAll } from "../streams.ts";
+import { requireParseableHeaderInfo, requireParseableTypeInfo } from "./fields.ts";
 import { parseJson } from "./json.ts";
 import type { ReadLimits } from "./limits.ts";
 import { artifactScriptStates, parseScriptName } from "./names.ts";
 import {
-  augmentHeaderInfoSchema,
   type HeaderInfo,
   headerInfoSchema,
   type MetaData,
@@ -17,6 +17,7 @@ import {
   type TypeInfo,
   typeInfoSchema,
 } from "./schema.ts";
+import { readTar, requirePlainFile, type TarEntry } from "./tar_read.ts";
 
 export interface PayloadHeader {
   index: number;
@@ -26,6 +27,20 @@ export interface PayloadHeader {
   /** The verbatim bytes, handed to Update Modules as they came. */
   typeInfoBytes: Uint8Array;
   metaData?: MetaData;
+  metaDataBytes?: Uint8Array;
+  /**
+   * What a header-augment (augment.ts) changed: then `type` is the augment's, `typeInfo` and
+   * `metaData` are merged, and the bytes above stay the signed header's.
+   */
+  augment?: PayloadAugment;
+}
+
+export interface PayloadAugment {
+  /** The signed header's payload type, which the augment's installer must know how to take. */
+  originalType: string;
+  /** The augment's own type-info and meta-data, verbatim, for modules' `header-augment/`. */
+  typeInfo: TypeInfo;
+  typeInfoBytes: Uint8Array;
   metaDataBytes?: Uint8Array;
 }
 
@@ -37,6 +52,8 @@ export interface ArtifactScript {
 export interface ArtifactHeader {
   info: HeaderInfo;
   infoBytes: Uint8Array;
+  /** The header-augment's header-info, verbatim, when the artifact has one. */
+  augmentInfoBytes?: Uint8Array;
   payloads: PayloadHeader[];
   scripts: ArtifactScript[];
 }
@@ -48,28 +65,47 @@ interface Bucket {
 
 const bucketMember = /^headers\/([0-9]{4})\/(type-info|meta-data)$/;
 
-/** Reads the members of a header (or header-augment) tar, enforcing Mender's order. */
-async function readHeaderTar(tar: Uint8Array, limits: ReadLimits, what: string) {
-  const entries = await unpackTar(tar, { strict: true }).catch((error) => {
-    throw asOtaError(error, "HEADER_INVALID", `the ${what} tar is corrupt`);
-  });
-  if (entries.length > limits.entries) {
-    fail("LIMIT_EXCEEDED", `the ${what} has more than ${limits.entries} entries`);
+/** The entries of a header tar with their bytes, one at a time; every failure is coded. */
+async function* headerEntries(tar: Uint8Array, limits: ReadLimits, what: string) {
+  const reader = readTar(new Blob([tar as BlobPart]).stream());
+  const coded = (error: unknown) =>
+    asOtaError(error, "HEADER_INVALID", `the ${what} tar is corrupt`);
+  try {
+    for (let count = 1;; count++) {
+      const entry: TarEntry | undefined = await reader.next().catch((error) => {
+        throw coded(error);
+      });
+      if (!entry) return;
+      if (count > limits.entries) {
+        fail("LIMIT_EXCEEDED", `the ${what} has more than ${limits.entries} entries`);
+      }
+      if (entry.header.type !== "file") {
+        // Whatever it is, it is refused or skipped, never read.
+        await entry.body.cancel();
+        yield { header: entry.header, data: new Uint8Array() };
+        continue;
+      }
+      const data = await readAll(entry.body, limits.headerBytes, `the ${what}`).catch((error) => {
+        throw coded(error);
+      });
+      yield { header: entry.header, data };
+    }
+  } finally {
+    await reader.cancel();
   }
+}
+
+/** Reads the members of a header (or header-augment) tar, enforcing Mender's order. */
+export async function readHeaderTar(tar: Uint8Array, limits: ReadLimits, what: string) {
   let infoBytes: Uint8Array | undefined;
   const scripts: ArtifactScript[] = [];
   const buckets: Bucket[] = [];
-  for (const { header, data } of entries) {
+  for await (const { header, data } of headerEntries(tar, limits, what)) {
     const name = header.name.replace(/^\.\//, "");
     if (header.type === "directory" && ["scripts/", "headers/"].some((d) => name.startsWith(d))) {
       continue;
     }
-    if (header.type !== "file" || data === undefined) {
-      fail(
-        "UNSAFE_NAME",
-        `the ${what} holds ${name}, a ${header.type}; only plain files are allowed`,
-      );
-    }
+    requirePlainFile(header, `the ${what}`);
     if (name === "header-info") {
       if (infoBytes || scripts.length || buckets.length) {
         fail("HEADER_INVALID", `header-info must come first in the ${what}, and once`);
@@ -145,7 +181,7 @@ function addToBucket(
   bucket.metaDataBytes = data;
 }
 
-function parseMetaData(bytes: Uint8Array | undefined, index: number, limits: ReadLimits) {
+export function parseMetaData(bytes: Uint8Array | undefined, index: number, limits: ReadLimits) {
   if (bytes === undefined || bytes.byteLength === 0) return undefined;
   return parseJson(
     bytes,
@@ -166,6 +202,7 @@ export async function parseHeader(tar: Uint8Array, limits: ReadLimits): Promise<
     limits.jsonBytes,
     limits.jsonDepth,
   );
+  requireParseableHeaderInfo(info, "header-info");
   if (buckets.length !== info.payloads.length) {
     fail(
       "HEADER_INVALID",
@@ -187,6 +224,7 @@ export async function parseHeader(tar: Uint8Array, limits: ReadLimits): Promise<
       limits.jsonBytes,
       limits.jsonDepth,
     );
+    requireParseableTypeInfo(typeInfo, `type-info of payload ${index}`);
     const type = info.payloads[index]!.type; // as many payloads as buckets, checked above
     if (type === null && bucket.metaDataBytes !== undefined) {
       fail("HEADER_INVALID", "an empty payload must not carry meta-data");
@@ -201,58 +239,4 @@ export async function parseHeader(tar: Uint8Array, limits: ReadLimits): Promise<
     };
   });
   return { info, infoBytes, payloads, scripts };
-}
-
-/**
- * Merges a verified header-augment over the header: it may change payload types, the
- * type-info fields and meta-data keys (these members are not covered by the signature,
- * which is why Mender lets augments carry only this much).
- */
-export async function applyAugment(
-  header: ArtifactHeader,
-  tar: Uint8Array,
-  limits: ReadLimits,
-): Promise<ArtifactHeader> {
-  const augment = await readHeaderTar(tar, limits, "header-augment");
-  if (augment.scripts.length) {
-    fail("HEADER_INVALID", "a header-augment must not carry state scripts");
-  }
-  const info = parseJson(
-    augment.infoBytes,
-    augmentHeaderInfoSchema,
-    "augmented header-info",
-    limits.jsonBytes,
-    limits.jsonDepth,
-  );
-  if (
-    info.payloads.length !== header.payloads.length ||
-    augment.buckets.length > header.payloads.length
-  ) {
-    fail("HEADER_INVALID", "the header-augment does not describe the same payloads as the header");
-  }
-  const payloads = header.payloads.map((payload, index): PayloadHeader => {
-    const bucket = augment.buckets[index];
-    const extra = bucket?.typeInfoBytes
-      ? parseJson(
-        bucket.typeInfoBytes,
-        typeInfoSchema,
-        `augmented type-info of payload ${index}`,
-        limits.jsonBytes,
-        limits.jsonDepth,
-      )
-      : {};
-    const extraMeta = parseMetaData(bucket?.metaDataBytes, index, limits);
-    return {
-      ...payload,
-      type: info.payloads[index]!.type, // the same count as the header, checked above
-      typeInfo: {
-        ...payload.typeInfo,
-        ...extra,
-        artifact_provides: { ...payload.typeInfo.artifact_provides, ...extra.artifact_provides },
-        artifact_depends: { ...payload.typeInfo.artifact_depends, ...extra.artifact_depends },
-      },
-      metaData: extraMeta ? { ...payload.metaData, ...extraMeta } : payload.metaData,
-    };
-  });
-  return { ...header, info: { ...header.info, payloads: info.payloads }, payloads };
 }

@@ -58,3 +58,64 @@ export function payloadFileKey(index: number, name: string): string {
 export function payloadIndexName(index: number): string {
   return String(index).padStart(4, "0");
 }
+
+/** Names no manifest lists: it cannot cover itself, its signature or its augment. */
+const neverListed = new Set(["manifest", "manifest.sig", "manifest-augment"]);
+const dataLine = /^data\/([0-9]{4})\/([^/]+)$/;
+
+/**
+ * Checks a manifest's lines against the artifact, as strictly as mender-artifact does (it
+ * refuses a line that names nothing it read): each other line names a member that is present,
+ * each data line a payload that exists and may carry it. Data lines are matched with the
+ * payloads' files when those are read.
+ */
+export function checkManifestNames(
+  manifest: Manifest,
+  members: ReadonlySet<string>,
+  payloadTypes: readonly (string | null)[],
+): void {
+  const counts = payloadTypes.map(() => 0);
+  for (const name of manifest.keys()) {
+    if (neverListed.has(name)) {
+      fail("MANIFEST_INVALID", `the manifest lists ${name}, which no manifest may cover`);
+    }
+    const data = dataLine.exec(name);
+    if (!data) {
+      if (!members.has(name)) {
+        fail(
+          "MANIFEST_MISMATCH",
+          `the manifest lists ${name}, but the artifact does not contain it`,
+        );
+      }
+      continue;
+    }
+    const index = Number(data[1]);
+    if (index >= payloadTypes.length) {
+      fail(
+        "MANIFEST_MISMATCH",
+        `the manifest lists ${name}, but the artifact has no payload ${index}`,
+      );
+    }
+    if (payloadTypes[index] === null) {
+      fail("ARTIFACT_STRUCTURE", `the manifest lists ${name}, but payload ${index} is empty`);
+    }
+    if (payloadTypes[index] === "rootfs-image" && ++counts[index]! > 1) {
+      fail("ARTIFACT_STRUCTURE", `the rootfs-image payload ${index} lists more than one file`);
+    }
+  }
+}
+
+/** The manifest and manifest-augment together; a name in both is refused, as Mender does. */
+export function mergeManifests(signed: Manifest, augment: Manifest): Manifest {
+  const merged = new Map(signed);
+  for (const [name, digest] of augment) {
+    if (merged.has(name)) {
+      fail(
+        "MANIFEST_INVALID",
+        `manifest-augment lists ${name} again; it may not change what the manifest covers`,
+      );
+    }
+    merged.set(name, digest);
+  }
+  return merged;
+}

@@ -3,7 +3,6 @@
  * stream that is hashed while it passes and errors, instead of closing, on a mismatch.
  */
 import { createHash } from "node:crypto";
-import { createTarDecoder, type ParsedTarEntry } from "modern-tar";
 import { asOtaError, fail, OtaError } from "../errors.ts";
 import { collectEvery } from "../platform.ts";
 import { byteLimit, type ByteStream, drain } from "../streams.ts";
@@ -11,7 +10,13 @@ import { type Compression, decompress } from "./compression.ts";
 import type { ReadLimits } from "./limits.ts";
 import { type Manifest, payloadFileKey } from "./manifest.ts";
 import { requireSafeBaseName } from "./names.ts";
-import { isTarTruncation } from "./tar_errors.ts";
+import {
+  readTar,
+  requirePlainFile,
+  type TarEntry,
+  TarFormatError,
+  type TarHeader,
+} from "./tar_read.ts";
 
 export interface PayloadFile {
   /** Base name, as listed in the manifest under `data/NNNN/`. */
@@ -22,6 +27,8 @@ export interface PayloadFile {
   sha256: string;
   /** Modification time from the payload tar, in seconds since the epoch. */
   mtime?: number;
+  /** Listed in manifest-augment: checksummed, but not covered by the signature. */
+  augmented?: true;
   /**
    * The file's bytes. The stream closes only after the checksum matched; on a mismatch it
    * errors with CHECKSUM_MISMATCH, so a consumer never commits unverified bytes.
@@ -31,8 +38,12 @@ export interface PayloadFile {
 
 export interface PayloadContext {
   index: number;
+  /** The payload's type from the header; null for an empty payload, which carries no files. */
+  type: string | null;
   compression: Compression;
   manifest: Manifest;
+  /** The manifest-augment's lines, which `manifest` includes. */
+  augmented?: Manifest;
   limits: ReadLimits;
   /** Manifest keys of the files seen so far, shared across payloads. */
   seen: Set<string>;
@@ -51,7 +62,7 @@ function collectionPeriod(compression: Compression): number {
 function tarError(error: unknown, index: number): OtaError {
   // Errors that already carry a code (corrupt gzip, xz or zstd data, a limit) keep it.
   if (error instanceof OtaError) return error;
-  if (isTarTruncation(error)) {
+  if (error instanceof TarFormatError && error.truncated) {
     return new OtaError(
       "ARTIFACT_TRUNCATED",
       `payload ${index} ends early: the artifact is truncated`,
@@ -65,7 +76,7 @@ export async function* payloadFiles(
   ctx: PayloadContext,
 ): AsyncGenerator<PayloadFile> {
   const { index, limits } = ctx;
-  const entries = decompress(body, ctx.compression, limits)
+  const inflated = decompress(body, ctx.compression, limits)
     .pipeThrough(byteLimit(
       limits.payloadBytes + limits.entries * 1024 + 10240,
       () =>
@@ -73,20 +84,19 @@ export async function* payloadFiles(
           "LIMIT_EXCEEDED",
           `payload ${index} expands beyond the limit of ${limits.payloadBytes} bytes`,
         ),
-    ))
-    .pipeThrough(createTarDecoder({ strict: true }))
-    .getReader();
+    ));
+  const entries = readTar(inflated);
   let count = 0;
   try {
     while (true) {
-      let next: ReadableStreamReadResult<ParsedTarEntry>;
+      let next: TarEntry | undefined;
       try {
-        next = await entries.read();
+        next = await entries.next();
       } catch (error) {
         throw tarError(error, index);
       }
-      if (next.done) return;
-      const { header, body: fileBody } = next.value;
+      if (!next) return;
+      const { header, body: fileBody } = next;
       if (++count > limits.entries) {
         fail("LIMIT_EXCEEDED", `payload ${index} has more than ${limits.entries} files`);
       }
@@ -99,7 +109,7 @@ export async function* payloadFiles(
       }
     }
   } finally {
-    await entries.cancel().catch(() => {});
+    await entries.cancel();
   }
 }
 
@@ -147,16 +157,15 @@ function verifiedFile(
 }
 
 function checkEntry(
-  header: ParsedTarEntry["header"],
+  header: TarHeader,
   ctx: PayloadContext,
 ): Omit<PayloadFile, "stream"> {
   const name = header.name;
-  if (header.type !== "file") {
+  requirePlainFile(header, `payload ${ctx.index}`);
+  if (ctx.type === null) {
     fail(
-      "UNSAFE_NAME",
-      `payload ${ctx.index} holds ${
-        JSON.stringify(name)
-      }, a ${header.type}; only plain files are allowed`,
+      "ARTIFACT_STRUCTURE",
+      `payload ${ctx.index} is empty, yet its data holds ${JSON.stringify(name.slice(0, 200))}`,
     );
   }
   requireSafeBaseName(name, `payload file`, ctx.limits.nameLength);
@@ -171,6 +180,6 @@ function checkEntry(
       `payload file ${name} is ${header.size} bytes, over the limit of ${ctx.limits.payloadBytes}`,
     );
   }
-  const mtime = header.mtime ? Math.floor(header.mtime.getTime() / 1000) : undefined;
-  return { name, size: header.size, sha256, mtime };
+  const file = { name, size: header.size, sha256, mtime: header.mtime };
+  return ctx.augmented?.has(key) ? { ...file, augmented: true } : file;
 }

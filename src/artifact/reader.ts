@@ -6,18 +6,18 @@
  * streams that are hashed while they pass. Nothing of the header is used before its
  * checksum matched, and no payload byte is handed out before the header was verified.
  */
-import { createTarDecoder, type ParsedTarEntry } from "modern-tar";
 import { fail, OtaError } from "../errors.ts";
 import { type ByteStream, drain, readAll, sha256Hex } from "../streams.ts";
 import { type Compression, decompress, splitCompressedName } from "./compression.ts";
-import { applyAugment, type ArtifactHeader, parseHeader, type PayloadHeader } from "./header.ts";
+import { applyAugment } from "./augment.ts";
+import { type ArtifactHeader, parseHeader, type PayloadHeader } from "./header.ts";
 import { parseJson } from "./json.ts";
 import { type ReadLimits, withLimits } from "./limits.ts";
-import { type Manifest, parseManifest } from "./manifest.ts";
+import { checkManifestNames, type Manifest, mergeManifests, parseManifest } from "./manifest.ts";
 import { type PayloadFile, payloadFiles } from "./payload.ts";
 import { versionSchema } from "./schema.ts";
-import { isTarTruncation } from "./tar_errors.ts";
 import { type VerifyKey, verifyManifest } from "./signature.ts";
+import { readTar, requirePlainFile, type TarEntry, TarFormatError } from "./tar_read.ts";
 
 export interface ReadOptions {
   /** When set, the artifact must be signed by one of these keys. */
@@ -45,6 +45,8 @@ export interface Artifact {
   /** The signature was checked against a configured key (and matched). */
   signatureVerified: boolean;
   augmented: boolean;
+  /** The lines of `manifest-augment` (checksummed, not signed), when augmented. */
+  augmentManifest?: Manifest;
   /** Compression of the header member (payloads are usually the same). */
   compression: Compression;
   header: ArtifactHeader;
@@ -56,47 +58,45 @@ export interface Artifact {
   cancel(reason?: unknown): Promise<void>;
 }
 
-type Entry = ParsedTarEntry;
+type Entry = TarEntry;
 
 /** Wraps the outer tar so every failure carries a code and the stream position is known. */
 function outerEntries(input: ByteStream) {
-  const reader = input.pipeThrough(createTarDecoder({ strict: true })).getReader();
+  const reader = readTar(input);
   let ended = false;
   return {
     async next(): Promise<Entry | undefined> {
       if (ended) return undefined;
-      let result: ReadableStreamReadResult<Entry>;
+      let entry: Entry | undefined;
       try {
-        result = await reader.read();
+        entry = await reader.next();
       } catch (error) {
-        if (error instanceof OtaError) throw error;
-        if (isTarTruncation(error)) {
-          fail(
-            "ARTIFACT_TRUNCATED",
-            "the artifact ends early: it is truncated or was cut off in transfer",
-          );
-        }
-        const message = error instanceof Error ? error.message : String(error);
-        fail("ARTIFACT_CORRUPT", `the artifact is not a valid tar stream (${message})`);
+        throw outerError(error);
       }
-      if (result.done) {
+      if (!entry) {
         ended = true;
         return undefined;
       }
-      const entry = result.value;
       if (entry.header.type !== "file") {
         await entry.body.cancel().catch(() => {});
-        fail(
-          "UNSAFE_NAME",
-          `the artifact holds ${
-            JSON.stringify(entry.header.name)
-          }, a ${entry.header.type}; only plain files are allowed`,
-        );
+        requirePlainFile(entry.header, "the artifact");
       }
       return entry;
     },
-    cancel: (reason?: unknown) => reader.cancel(reason).catch(() => {}),
+    cancel: (reason?: unknown) => reader.cancel(reason),
   };
+}
+
+function outerError(error: unknown): OtaError {
+  if (error instanceof OtaError) return error;
+  if (error instanceof TarFormatError && error.truncated) {
+    return new OtaError(
+      "ARTIFACT_TRUNCATED",
+      "the artifact ends early: it is truncated or was cut off in transfer",
+    );
+  }
+  const message = error instanceof Error ? error.message : String(error);
+  return new OtaError("ARTIFACT_CORRUPT", `the artifact is not a valid tar stream (${message})`);
 }
 
 function member(entry: Entry | undefined, what: string): Entry {
@@ -228,6 +228,7 @@ async function openVerified(
     limits,
   );
 
+  const members = new Set(["version", next.header.name]);
   let rest = await entries.next();
   if (augmentManifest) {
     const augmentName = `header-augment${next.header.name.slice("header".length)}`;
@@ -239,6 +240,7 @@ async function openVerified(
     }
     const raw = await readMember(rest, limits.headerBytes, augmentName);
     checkDigest(augmentManifest, augmentName, raw, "manifest-augment");
+    members.add(augmentName);
     header = await applyAugment(
       header,
       await inflateHeader(raw, compression, limits, "header-augment"),
@@ -246,7 +248,9 @@ async function openVerified(
     );
     rest = await entries.next();
   }
-  const fullManifest = augmentManifest ? new Map([...manifest, ...augmentManifest]) : manifest;
+  const fullManifest = augmentManifest ? mergeManifests(manifest, augmentManifest) : manifest;
+  checkManifestNames(fullManifest, members, header.payloads.map((p) => p.type));
+  if (augmentManifest) checkAugmentedFiles(augmentManifest, header);
   return artifactOver(entries, rest, {
     version: version.version,
     manifest: fullManifest,
@@ -255,12 +259,28 @@ async function openVerified(
     signature,
     signatureVerified: signed && keys.length > 0,
     augmented: augmentManifest !== undefined,
+    augmentManifest,
     compression,
     header,
   }, limits);
 }
 
 type ArtifactInfo = Omit<Artifact, "payloads" | "finish" | "cancel">;
+
+/** Unsigned payload files only for a payload the header-augment augments (as Mender). */
+function checkAugmentedFiles(augment: Manifest, header: ArtifactHeader): void {
+  for (const name of augment.keys()) {
+    const index = /^data\/([0-9]{4})\//.exec(name)?.[1];
+    if (index !== undefined && !header.payloads[Number(index)]?.augment) {
+      fail(
+        "ARTIFACT_STRUCTURE",
+        `manifest-augment lists ${name}, but the header-augment does not augment payload ${
+          Number(index)
+        }`,
+      );
+    }
+  }
+}
 
 function artifactOver(
   entries: ReturnType<typeof outerEntries>,
@@ -285,8 +305,10 @@ function artifactOver(
       }
       const files = payloadFiles(entry.body, {
         index,
+        type: info.header.payloads[index]!.type,
         compression: split.compression,
         manifest: info.manifest,
+        augmented: info.augmentManifest,
         limits,
         seen,
       });

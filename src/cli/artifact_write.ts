@@ -2,8 +2,15 @@
 import { basename } from "node:path";
 import { Command, Option } from "commander";
 import { compressions, parseCompressionName } from "../artifact/compression.ts";
-import { type ArtifactSpec, type PayloadSpec, writeArtifact } from "../artifact/writer.ts";
+import { goJson } from "../artifact/go_json.ts";
+import {
+  type ArtifactSpec,
+  type AugmentSpec,
+  type PayloadSpec,
+  writeArtifact,
+} from "../artifact/writer.ts";
 import { fail } from "../errors.ts";
+import { mergeRecords } from "../records.ts";
 import { collect, keyValues, loadSigningKey, parseJsonObject, readFileOrFail } from "./options.ts";
 import { createProgress, type ProgressMode } from "./progress.ts";
 import { isMenderArtifact } from "./dialect.ts";
@@ -32,7 +39,25 @@ interface CommonOptions {
   progress?: boolean;
 }
 
-function commonOptions(command: Command, withFiles: boolean): Command {
+/**
+ * Where on the command line each `-p KEY:` and the last --software-* flag came: when both set
+ * the version provide, mender-artifact keeps whichever came later.
+ */
+interface FlagOrder {
+  at: number;
+  provides: Map<string, number>;
+  software: number;
+}
+
+function commonOptions(command: Command, withFiles: boolean, order: FlagOrder): Command {
+  const software = (value: string) => {
+    order.software = ++order.at;
+    return value;
+  };
+  const provide = (value: string, previous?: string[]) => {
+    order.provides.set(value.slice(0, value.indexOf(":")), ++order.at);
+    return collect(value, previous);
+  };
   command
     .requiredOption("-n, --artifact-name <name>", "name of the artifact")
     .requiredOption("-t, --device-type <type>", "compatible device type (repeatable)", collect)
@@ -47,7 +72,7 @@ function commonOptions(command: Command, withFiles: boolean): Command {
     .option(
       "-p, --provides <key:value>",
       "add to type-info artifact_provides (repeatable)",
-      collect,
+      provide,
     )
     .option("-d, --depends <key:value>", "add to type-info artifact_depends (repeatable)", collect)
     .option(
@@ -56,9 +81,17 @@ function commonOptions(command: Command, withFiles: boolean): Command {
       collect,
     )
     .option("--no-default-clears-provides", "do not add the default clears_artifact_provides")
-    .option("--software-name <name>", "store the version as rootfs-image.NAME.version")
-    .option("--software-version <version>", "software version (default: the artifact name)")
-    .option("--software-filesystem <name>", "use NAME instead of rootfs-image in the version key")
+    .option("--software-name <name>", "store the version as rootfs-image.NAME.version", software)
+    .option(
+      "--software-version <version>",
+      "software version (default: the artifact name)",
+      software,
+    )
+    .option(
+      "--software-filesystem <name>",
+      "use NAME instead of rootfs-image in the version key",
+      software,
+    )
     .option("--no-default-software-version", "do not write the software version provide")
     .option("-s, --script <file>", "state script to embed (repeatable)", collect)
     .option("-k, --key <file>", "PEM private key (RSA or ECDSA P-256) to sign with")
@@ -82,13 +115,53 @@ function scripts(paths: string[] = []) {
   }));
 }
 
-function versionProvides(o: CommonOptions, payloadType: string): Record<string, string> {
-  if (o.defaultSoftwareVersion === false) return {};
-  const prefix = o.softwareFilesystem ?? "rootfs-image";
-  const name = o.softwareName ?? (payloadType === "rootfs-image" ? undefined : payloadType);
-  return {
-    [name ? `${prefix}.${name}.version` : `${prefix}.version`]: o.softwareVersion ?? o.artifactName,
-  };
+/**
+ * The software version provide, as mender-artifact 3.9 makes it: `<fs>.<name>.version`, the
+ * filesystem `rootfs-image` unless one is given, the name the module type (or none for
+ * rootfs-image), the value the artifact name. --no-default-software-version drops these
+ * defaults, but a name and version given explicitly still make the provide.
+ */
+function versionProvides(o: CommonOptions, moduleType?: string): Record<string, string> {
+  const useDefaults = o.defaultSoftwareVersion !== false;
+  const name = o.softwareName || (useDefaults ? moduleType : undefined);
+  const version = o.softwareVersion || (useDefaults ? o.artifactName : undefined);
+  if (!version) return {};
+  const key = `${o.softwareFilesystem || "rootfs-image"}${name ? `.${name}` : ""}.version`;
+  return { [key]: version };
+}
+
+/** The software version provide with the -p ones; of the two for one key, the later flag's. */
+function typeInfoProvides(
+  o: CommonOptions,
+  order: FlagOrder,
+  moduleType?: string,
+): Record<string, string> {
+  const version = versionProvides(o, moduleType);
+  const provides = mergeRecords(version, keyValues(o.provides, "-p"));
+  for (const [key, value] of Object.entries(version)) {
+    if (order.software > (order.provides.get(key) ?? Infinity)) provides[key] = value;
+  }
+  return provides;
+}
+
+/**
+ * clears_artifact_provides, as mender-artifact 3.9 makes it: the --clears-provides patterns
+ * in order, then (unless --no-default-clears-provides or --no-default-software-version)
+ * the pattern of the software version provide, `<fs>.<name>.*`, once; a plain rootfs-image
+ * also clears `artifact_group` and the legacy `rootfs_image_checksum`, before it.
+ */
+function clearsProvides(o: CommonOptions, moduleType?: string): string[] {
+  const list = [...(o.clearsProvides ?? [])];
+  if (o.defaultClearsProvides === false || o.defaultSoftwareVersion === false) return list;
+  const filesystem = o.softwareFilesystem ?? "rootfs-image";
+  let name = o.softwareName ? `${o.softwareName}.` : "";
+  if (!o.softwareName && moduleType !== undefined) name = `${moduleType}.`;
+  if (!o.softwareName && moduleType === undefined && filesystem === "rootfs-image") {
+    list.push("artifact_group", "rootfs_image_checksum");
+  }
+  const own = `${filesystem}.${name}*`;
+  if (!list.includes(own)) list.push(own);
+  return list;
 }
 
 function baseSpec(o: CommonOptions, payload: PayloadSpec): ArtifactSpec {
@@ -135,14 +208,52 @@ async function write(
   if (!isMenderArtifact()) console.log(`Wrote ${output} (${result.bytes} bytes)`);
 }
 
+interface ModuleOptions {
+  file?: string[];
+  type: string;
+  metaData?: string;
+  augmentType?: string;
+  augmentProvides?: string[];
+  augmentDepends?: string[];
+  augmentMetaData?: string;
+  augmentFile?: string[];
+}
+
+function jsonFile(path: string, what: string): Record<string, unknown> {
+  return parseJsonObject(readFileOrFail(path, `the ${what} file`), `${what} ${path}`);
+}
+
+/** mender-artifact's --augment-* options: all of them need --augment-type. */
+function augmentSpec(o: ModuleOptions): AugmentSpec | undefined {
+  if (!o.augmentType) {
+    const given = o.augmentFile ?? o.augmentProvides ?? o.augmentDepends ?? o.augmentMetaData;
+    if (given !== undefined) {
+      fail("BAD_ARGUMENTS", "Must give --augment-type argument if making augmented artifact");
+    }
+    return undefined;
+  }
+  return {
+    type: o.augmentType,
+    files: (o.augmentFile ?? []).map((path) => ({ name: basename(path), path })),
+    typeInfo: {
+      artifact_provides: keyValues(o.augmentProvides, "--augment-provides"),
+      artifact_depends: keyValues(o.augmentDepends, "--augment-depends"),
+    },
+    metaData: o.augmentMetaData ? jsonFile(o.augmentMetaData, "augment meta-data") : undefined,
+  };
+}
+
 export function artifactWriteCommand(progressMode: () => ProgressMode): Command {
   const write_ = new Command("write").description("write a Mender Artifact (format v3)");
+  const newOrder = (): FlagOrder => ({ at: 0, provides: new Map(), software: -1 });
+  const rootfsOrder = newOrder(), moduleOrder = newOrder();
 
   commonOptions(
     write_.command("rootfs-image").description(
       "an artifact that updates the whole root filesystem (A/B)",
     ),
     true,
+    rootfsOrder,
   )
     .option("--legacy-rootfs-image-checksum", "store the checksum as rootfs_image_checksum")
     .option("--no-checksum-provide", "do not write the rootfs-image.checksum provide")
@@ -166,20 +277,14 @@ Examples:
         if (file === undefined || extra.length > 0) {
           fail("BAD_ARGUMENTS", "rootfs-image takes exactly one file (-f rootfs.ext4)");
         }
-        const clears = o.defaultClearsProvides === false
-          ? []
-          : ["artifact_group", "rootfs_image_checksum", "rootfs-image.*"];
         const payload: PayloadSpec = {
           type: "rootfs-image",
           typeInfoType: "",
           files: [{ name: basename(file), path: file }],
           typeInfo: {
-            artifact_provides: {
-              ...versionProvides(o, "rootfs-image"),
-              ...keyValues(o.provides, "-p"),
-            },
+            artifact_provides: typeInfoProvides(o, rootfsOrder),
             artifact_depends: keyValues(o.depends, "-d"),
-            clears_artifact_provides: [...clears, ...(o.clearsProvides ?? [])],
+            clears_artifact_provides: clearsProvides(o),
           },
           metaData: {},
           checksumProvide: o.checksumProvide === false
@@ -197,9 +302,19 @@ Examples:
       "an artifact for an Update Module (-T names the module)",
     ),
     true,
+    moduleOrder,
   )
     .requiredOption("-T, --type <module>", "payload type: the Update Module that installs it")
     .option("-m, --meta-data <file>", "JSON object handed to the module as header/meta-data")
+    .option("--augment-type <module>", "the Update Module of an augment (unsigned; delta updates)")
+    .option("--augment-provides <key:value>", "add to the augment's provides (repeatable)", collect)
+    .option("--augment-depends <key:value>", "add to the augment's depends (repeatable)", collect)
+    .option("--augment-meta-data <file>", "JSON object: the augment's meta-data")
+    .option(
+      "--augment-file <file>",
+      "payload file in the augment, not signed (repeatable)",
+      collect,
+    )
     .addHelpText(
       "after",
       `
@@ -207,28 +322,32 @@ Examples:
   ota artifact write module-image -T directory -n web-1.2 -t gateway \\
       -f update.tar -f dest_dir -o web-1.2.mender
   ota artifact write module-image -T dfu -n fw-2.0 -t gateway -f firmware.bin \\
-      -m dfu.json -p dfu.board.version:2.0`,
+      -m dfu.json -p dfu.board.version:2.0
+  ota artifact write module-image -T app -n app-2 -t gateway -f app.tar -k signing.key \\
+      --augment-type app-delta --augment-file app-1-to-2.delta --augment-depends app.version:1
+
+An augment (--augment-*) is added after signing: manifest-augment covers it, the signature
+does not. It may add provides, depends and meta-data keys, never change the signed ones.`,
     )
-    .action(async (o: CommonOptions & { file?: string[]; type: string; metaData?: string }) => {
+    .action(async (o: CommonOptions & ModuleOptions) => {
       if (o.type === "rootfs-image") {
         fail("BAD_ARGUMENTS", "use 'write rootfs-image' for root filesystem images");
       }
-      const clears = o.defaultClearsProvides === false ? [] : [`rootfs-image.${o.type}.*`];
       const payload: PayloadSpec = {
         type: o.type,
         files: (o.file ?? []).map((path) => ({ name: basename(path), path })),
         typeInfo: {
-          artifact_provides: { ...versionProvides(o, o.type), ...keyValues(o.provides, "-p") },
+          artifact_provides: typeInfoProvides(o, moduleOrder, o.type),
           artifact_depends: keyValues(o.depends, "-d"),
-          clears_artifact_provides: [...(o.clearsProvides ?? []), ...clears],
+          clears_artifact_provides: clearsProvides(o, o.type),
         },
-        metaData: o.metaData
-          ? parseJsonObject(
-            readFileOrFail(o.metaData, "the meta-data file"),
-            `meta-data ${o.metaData}`,
-          )
-          : undefined,
+        augment: augmentSpec(o),
       };
+      if (o.metaData) {
+        // mender-artifact re-encodes it with Go's encoding/json: keys sorted, its escapes
+        payload.metaData = jsonFile(o.metaData, "meta-data");
+        payload.metaDataBytes = new TextEncoder().encode(goJson(payload.metaData));
+      }
       await write(baseSpec(o, payload), o, progressMode());
     });
 
@@ -237,6 +356,7 @@ Examples:
       "an empty-payload artifact that only sets the name and provides",
     ),
     false,
+    newOrder(),
   )
     .addHelpText(
       "after",

@@ -1,6 +1,7 @@
 /** Option parsers shared by the commands (commander calls them once per occurrence). */
 import { readFileSync } from "node:fs";
 import { fail } from "../errors.ts";
+import { dataRecord } from "../records.ts";
 import {
   parseSigningKey,
   parseVerifyKey,
@@ -15,7 +16,7 @@ export function collect(value: string, previous: string[] = []): string[] {
 
 /** Splits repeated `KEY:VALUE` options into a record. */
 export function keyValues(pairs: string[] = [], flag: string): Record<string, string> {
-  const out: Record<string, string> = {};
+  const out = dataRecord<string>();
   for (const pair of pairs) {
     const at = pair.indexOf(":");
     if (at <= 0) fail("BAD_ARGUMENTS", `${flag} takes KEY:VALUE, not ${JSON.stringify(pair)}`);

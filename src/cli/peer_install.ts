@@ -1,4 +1,5 @@
 /** `ota install --from-peer` and `--keep-for-peers`: the peer side of an install. */
+import { transferLimits } from "../device/config.ts";
 import { readIdentity } from "../device/identity.ts";
 import { fail } from "../errors.ts";
 import type { Engine } from "../update/context.ts";
@@ -36,6 +37,7 @@ export async function peerInstallOptions(
       urls: o.peer,
       token: o.peerToken,
       log,
+      limits: transferLimits(engine.config),
     });
   }
   if (o.keepForPeers !== undefined) {

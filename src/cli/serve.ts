@@ -73,9 +73,11 @@ export function serveCommand(): Command {
       "after",
       `
 Every .mender file at the top of DIR is verified completely (every checksum, and the
-signature with -k) before it is listed; a corrupt file is listed as invalid and never
-offered. Files still being copied are listed once they stop changing. Hidden files,
-subdirectories and symlinks leading out of DIR are never served.
+signature with -k) before it is listed, and the server listens once those in DIR at the
+start are; a corrupt file is listed as invalid and never offered. Files still being copied
+are listed once they stop changing (503 until then); a file that changes while it is sent
+breaks the transfer off. Hidden files, subdirectories and symlinks leading out of DIR are
+never served.
 
   GET /artifacts             the list as JSON (a browser gets a page: also / and /artifacts.html)
   GET /artifacts/NAME        the file, with Range (resume), ETag (its SHA-256), If-None-Match

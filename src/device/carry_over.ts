@@ -36,6 +36,7 @@ import {
   updateRecordSchema,
   type UpdateState,
 } from "./store.ts";
+import { mergeRecords } from "../records.ts";
 
 /** The states in which ota writes its update into Mender's store (as standalone-state). */
 export const MIRRORED_STATES: readonly UpdateState[] = ["Before_ArtifactCommit_Enter"];
@@ -63,11 +64,12 @@ export async function loadDeviceStore(dataDir: string): Promise<StoreData> {
 /** Rule 2: ota's store updated with what Mender knows (pure; `started` dates an update). */
 export function carryOver(ota: StoreData, mender: MenderStore, started: Date): StoreData {
   const store: StoreData = structuredClone(ota);
+  store.provides = mergeRecords(ota.provides); // the clone's has a prototype again
   store.menderTxn = mender.txnid;
   if (mender.artifactName) {
     store.artifactName = mender.artifactName;
     store.artifactGroup = mender.artifactGroup;
-    store.provides = { ...mender.provides };
+    store.provides = mergeRecords(mender.provides);
   }
   const update = mender.update;
   if (update) {
@@ -110,7 +112,7 @@ function commitName(store: StoreData, record: UpdateRecord, update: MenderUpdate
       typeInfoBytes: new Uint8Array(0),
     })),
   };
-  const before = { ...store.provides };
+  const before = mergeRecords(store.provides);
   if (store.artifactName) before.artifact_name = store.artifactName;
   if (store.artifactGroup) before.artifact_group = store.artifactGroup;
   const after = providesAfterCommit(before, header);

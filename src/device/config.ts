@@ -1,12 +1,17 @@
 /**
  * mender.conf-compatible configuration, validated with zod. Mender's keys keep their
  * names and defaults; the few ota-only keys (bootloader tools, directories) are ignored by
- * Mender's client, so one file can serve both.
+ * Mender's client, so one file can serve both. A file is read as Mender 3.4 reads it
+ * (loadConfig): what Mender takes, ota takes, and keys added here get those rules as well.
  */
 import { readFile } from "node:fs/promises";
 import { z } from "zod";
 import { fail } from "../errors.ts";
+import { DEFAULT_LIMITS, type TransferLimits } from "../http/limits.ts";
+import { decodeFile, type Shape, unsetZeroValues } from "./go_decode.ts";
+import { parseGoJson } from "./go_json.ts";
 
+/** A `...Seconds` key of 0 or less in the file means its default (see unsetZeroValues). */
 const seconds = z.number().int().positive();
 
 /** Managed mode's keys (`ota daemon`), with Mender's names and defaults (5.x where 3.4 differs). */
@@ -50,8 +55,15 @@ export const configSchema = z.object({
   /** ota: longest pause between download retries (Mender caps its backoff likewise). */
   RetryDownloadMaxIntervalSeconds: seconds.default(60),
   /** ota: a download that delivers nothing for this long is retried. */
-  DownloadIdleTimeoutSeconds: seconds.default(60),
-  /** ota: which bootloader environment to drive; "auto" tries U-Boot's tools, then GRUB. */
+  DownloadIdleTimeoutSeconds: seconds.default(DEFAULT_LIMITS.idleTimeoutMs / 1000),
+  /**
+   * ota: a download slower than this on average over DownloadMinRateWindowSeconds is
+   * abandoned and resumed, so a server that trickles a byte a second ends in an error
+   * (curl's --speed-limit with --speed-time). 0 turns the rule off. Default 1024, over 60 s.
+   */
+  DownloadMinRateBytesPerSecond: z.number().int().min(0).default(DEFAULT_LIMITS.minBytesPerSecond),
+  DownloadMinRateWindowSeconds: seconds.default(DEFAULT_LIMITS.rateWindowMs / 1000),
+  /** ota: which bootloader environment to drive; "auto": GRUB's where one is found, else U-Boot's. */
   Bootloader: z.enum(["auto", "uboot", "grub"]).default("auto"),
   /** ota: U-Boot tools and their config (`-c`), default from PATH and /etc/fw_env.config. */
   FwPrintenv: z.string().default("fw_printenv"),
@@ -60,6 +72,8 @@ export const configSchema = z.object({
   /** ota: grub-editenv and the grub-mender-grubenv directory (holding mender_grubenv1/2). */
   GrubEditenv: z.string().default("grub-editenv"),
   GrubEnvDir: z.string().optional(),
+  /** ota: grub-mender-grubenv's config (its ENV_DIR), default /etc/mender_grubenv.config. */
+  GrubEnvConfig: z.string().optional(),
   /** ota: rootfs state scripts, Update Modules and the artifact_info fallback. */
   ScriptsDir: z.string().default("/etc/mender/scripts"),
   ModulesDir: z.string().default("/usr/share/mender/modules/v3"),
@@ -94,6 +108,15 @@ export function resolvePaths(config: Config, dataDir: string): Paths {
   };
 }
 
+/** What each HTTP response of a download must keep up (src/http/limits.ts). */
+export function transferLimits(config: Config): TransferLimits {
+  return {
+    idleTimeoutMs: config.DownloadIdleTimeoutSeconds * 1000,
+    minBytesPerSecond: config.DownloadMinRateBytesPerSecond,
+    rateWindowMs: config.DownloadMinRateWindowSeconds * 1000,
+  };
+}
+
 /** The servers to talk to, in order: `Servers`, else `ServerURL`; no trailing slash. */
 export function serverUrls(config: Config): string[] {
   const urls = config.Servers?.length
@@ -108,23 +131,6 @@ export function verifyKeyPaths(config: Config): string[] {
   return config.ArtifactVerifyKeys ?? (config.ArtifactVerifyKey ? [config.ArtifactVerifyKey] : []);
 }
 
-function parseConfigText(text: string, path: string): Record<string, unknown> {
-  try {
-    const value = JSON.parse(text);
-    if (typeof value !== "object" || value === null || Array.isArray(value)) {
-      throw new Error("not an object");
-    }
-    return value;
-  } catch (error) {
-    fail(
-      "CONFIG_INVALID",
-      `${path} is not a JSON object (${
-        (error as Error).message
-      }); fix the file or point --config elsewhere`,
-    );
-  }
-}
-
 async function readIfPresent(path: string | undefined): Promise<string | undefined> {
   if (!path) return undefined;
   try {
@@ -135,16 +141,36 @@ async function readIfPresent(path: string | undefined): Promise<string | undefin
   }
 }
 
+/** The schema as JSON Schema: the shape the Go-style decoder fills (src/device/go_decode.ts). */
+let shape: Shape | undefined;
+function configShape(): Shape {
+  return shape ??= z.toJSONSchema(configSchema, { io: "input", unrepresentable: "any" }) as Shape;
+}
+
 /**
- * Loads the configuration as Mender does: the fallback file first, the main file over it
- * (key by key). Missing files are fine; a file that exists must be valid.
+ * Loads the configuration as Mender 3.4 does: the fallback file first, the main file over
+ * it, each decoded as Go's encoding/json fills Mender's struct (go_decode.ts: keys in any
+ * case, the last repeat wins, unknown keys ignored, a wrong type refused), then `""` and
+ * `0` seconds taken as not set. Missing files are fine; a file that exists must be valid.
+ * `debug` hears of each key ignored or taken as not set.
  */
-export async function loadConfig(main?: string, fallback?: string): Promise<Config> {
-  const merged: Record<string, unknown> = {};
+export async function loadConfig(
+  main?: string,
+  fallback?: string,
+  debug: (message: string) => void = () => {},
+): Promise<Config> {
+  const root = configShape();
+  let merged: Record<string, unknown> = {};
   for (const path of [fallback, main]) {
     const text = await readIfPresent(path);
-    if (text !== undefined) Object.assign(merged, parseConfigText(text, path!));
+    if (text === undefined) continue;
+    merged = decodeFile(merged, parseGoJson(text, path!), {
+      source: path!,
+      root,
+      onUnknown: (key) => debug(`${path}: ignoring ${key}, a key ota does not know`),
+    });
   }
+  unsetZeroValues(merged, root, root, (key, note) => debug(`configuration: ${key} ${note}`));
   const result = configSchema.safeParse(merged);
   if (!result.success) {
     const issue = result.error.issues[0]!; // a failed parse has at least one issue

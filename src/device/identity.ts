@@ -12,6 +12,7 @@ import type { Paths } from "./config.ts";
 import { type DeviceIdentity, type Provides, providesAfterCommit } from "./provides.ts";
 import { readArtifactInfo } from "./artifact_info.ts";
 import { loadDeviceStore } from "./carry_over.ts";
+import { mergeRecords } from "../records.ts";
 import type { StoreData } from "./store.ts";
 
 /** The files the identity is read from (resolvePaths gives them from mender.conf and --data). */
@@ -41,7 +42,7 @@ export async function readInstalled(files: IdentityFiles): Promise<Installed> {
   const info = store.artifactName ? undefined : await readArtifactInfo(files.artifactInfoFile)
     .catch(() => undefined);
   const artifactName = store.artifactName || info?.name || "unknown";
-  const provides: Provides = { ...store.provides, artifact_name: artifactName };
+  const provides = mergeRecords(store.provides, { artifact_name: artifactName });
   if (store.artifactGroup) provides.artifact_group = store.artifactGroup;
   return { artifactName, artifactGroup: store.artifactGroup, provides };
 }
@@ -61,7 +62,7 @@ export async function showArtifactName(files: IdentityFiles): Promise<string> {
 /** `show-provides` as Mender 3.4 prints it: what the store holds, nothing before an update. */
 export async function storedProvides(files: IdentityFiles): Promise<Provides> {
   const store = await loadDeviceStore(files.dataDir);
-  const provides: Provides = { ...store.provides };
+  const provides = mergeRecords(store.provides);
   if (store.artifactName) provides.artifact_name = store.artifactName;
   if (store.artifactGroup) provides.artifact_group = store.artifactGroup;
   return provides;

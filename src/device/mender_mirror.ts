@@ -18,6 +18,7 @@ import { buildLmdb } from "./lmdb_write.ts";
 import { MIRRORED_STATES } from "./carry_over.ts";
 import { KEYS, MENDER_STORE_FILE, type MenderStore, readMenderStore } from "./mender_store.ts";
 import { saveStore, type StoreData, type UpdateRecord } from "./store.ts";
+import { own } from "../records.ts";
 
 const encoder = new TextEncoder();
 const WORD_32_ARCHES = new Set(["arm", "ia32", "mips", "mipsel", "ppc"]);
@@ -133,7 +134,7 @@ function goJson(map: Record<string, string>): string {
 
 function sameMap(a: Record<string, string>, b: Record<string, string>): boolean {
   const keys = Object.keys(a);
-  return keys.length === Object.keys(b).length && keys.every((k) => a[k] === b[k]);
+  return keys.length === Object.keys(b).length && keys.every((k) => a[k] === own(b, k));
 }
 
 function equalBytes(a: Uint8Array, b: Uint8Array): boolean {

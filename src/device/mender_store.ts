@@ -16,6 +16,8 @@ import { fail } from "../errors.ts";
 import type { RebootAnswer } from "../handlers/handler.ts";
 import { type LmdbEntry, type LmdbLayout, readLmdbFile } from "./lmdb.ts";
 import type { UpdateState } from "./store.ts";
+import { dataRecord } from "../records.ts";
+import { dataRecordSchema } from "../artifact/schema.ts";
 
 export const MENDER_STORE_FILE = "mender-store";
 export const KEYS = {
@@ -107,7 +109,7 @@ function jsonOf<T>(path: string, entries: LmdbEntry[], key: string, schema: z.Zo
 }
 
 const strings = z.array(z.string().max(4096)).max(1024);
-const stringMap = z.record(z.string().max(4096), z.string().max(4096));
+const stringMap = dataRecordSchema(z.string().max(4096), z.string().max(4096));
 /** Go marshals a nil map or slice as null; treat it as absent. */
 const orNull = <T extends z.ZodType>(schema: T) =>
   schema.nullish().transform((v) => v ?? undefined);
@@ -287,8 +289,8 @@ export function interpretMenderStore(
   // 3.x writes `null` for an artifact without provides, 4.x an empty value.
   const raw = stringOf(path, entries, KEYS.provides);
   const provides = raw === undefined || raw === "" || raw === "null"
-    ? {}
-    : jsonOf(path, entries, KEYS.provides, stringMap) ?? {};
+    ? dataRecord<string>()
+    : jsonOf(path, entries, KEYS.provides, stringMap) ?? dataRecord<string>();
   delete provides.artifact_name;
   delete provides.artifact_group;
   return {

@@ -6,9 +6,11 @@
  */
 import { mkdir } from "node:fs/promises";
 import { z } from "zod";
-import { headerInfoSchema, typeInfoSchema } from "../artifact/schema.ts";
+import { dataRecordSchema, headerInfoSchema, typeInfoSchema } from "../artifact/schema.ts";
 import { fail } from "../errors.ts";
 import { atomicWriteFile, readTextIfExists } from "../files.ts";
+import { dataRecord } from "../records.ts";
+import { stopPoints } from "../update/stop_before.ts";
 
 /**
  * Where an update stands, as written before each state acts: the names of Mender's
@@ -42,6 +44,13 @@ export const updateRecordSchema = z.object({
   payloads: z.array(z.object({ type: z.string().nullable(), typeInfo: typeInfoSchema })),
   needsReboot: z.enum(["No", "Yes", "Automatic"]).optional(),
   supportsRollback: z.boolean().optional(),
+  /**
+   * The --stop-before point a state stopped at once recorded: the update waits there as at a
+   * pause, and only `resume` (or a command that state takes) goes on; the next write drops it.
+   */
+  stoppedBefore: z.enum(stopPoints).optional(),
+  /** Set once ArtifactRollback succeeded, for what a later run reports. */
+  rolledBack: z.boolean().optional(),
   /** Set once the update failed; the error path then runs to the end. */
   failed: z.boolean().default(false),
   error: z.string().optional(),
@@ -69,7 +78,8 @@ export const storeSchema = z.object({
   version: z.literal(1),
   artifactName: z.string().optional(),
   artifactGroup: z.string().optional(),
-  provides: z.record(z.string(), z.string()).default({}),
+  /** Kept without prototype, every key as written (`__proto__` included). */
+  provides: dataRecordSchema(z.string(), z.string()).default(dataRecord),
   update: updateRecordSchema.optional(),
   report: reportSchema.optional(),
   /** How many state records were written for the current update: a loop guard. */
@@ -92,7 +102,7 @@ export function storePath(dataDir: string): string {
 
 export async function loadStore(dataDir: string): Promise<StoreData> {
   const text = await readTextIfExists(storePath(dataDir));
-  if (text === undefined) return { version: 1, provides: {}, writes: 0 };
+  if (text === undefined) return { version: 1, provides: dataRecord(), writes: 0 };
   let value: unknown;
   try {
     value = JSON.parse(text);

@@ -10,7 +10,7 @@ import { type Config, serverUrls } from "../device/config.ts";
 import { fail, OtaError } from "../errors.ts";
 import type { Logger } from "../log.ts";
 import { httpFetch } from "../platform.ts";
-import { proxyFor } from "../update/proxy.ts";
+import { proxyFor } from "../http/proxy.ts";
 import { goJson, identityJson, readIdentity } from "./identity.ts";
 import type { DeviceKey } from "./key.ts";
 

@@ -6,6 +6,7 @@
  */
 import type { VerifyKey } from "../artifact/signature.ts";
 import type { DeviceIdentity } from "../device/provides.ts";
+import type { TransferLimits } from "../http/limits.ts";
 import type { ByteStream } from "../streams.ts";
 import { chooseOffer, collectOffers } from "./choose.ts";
 import { safeFileName } from "./fetch.ts";
@@ -26,6 +27,8 @@ export interface PeerInstallOptions extends FindOptions {
   /** Artifact or file name; default: the one fitting artifact not installed yet. */
   name?: string;
   log?: (message: string) => void;
+  /** Idle timeout and minimum rate of each transfer (mender.conf's). */
+  limits?: TransferLimits;
 }
 
 export async function openPeerSource(

@@ -7,6 +7,8 @@
  *
  * Anything else is refused: other methods (405), request bodies (413), long URLs (414),
  * names that are not listed valid artifacts (404), more downloads than allowed at once (503).
+ * A file that is there but not verified yet (new, changed) is answered 503 with Retry-After,
+ * never 404: a client waits for it instead of giving up.
  */
 import { Hono } from "hono";
 import { VERSION } from "../version.ts";
@@ -94,7 +96,11 @@ export function createApp(options: AppOptions): Hono<{ Bindings: ServeEnv }> {
     return c.json(listing(), 200, { "vary": "Accept", "cache-control": "no-cache" });
   });
   app.get("/artifacts/:name", async (c) => {
-    const served = catalog.lookup(c.req.param("name"));
+    const name = c.req.param("name");
+    const served = catalog.lookup(name);
+    if (!served && await catalog.awaits(name)) {
+      return plain(503, `${name} is being verified; retry shortly`, { "retry-after": "2" });
+    }
     if (!served) return plain(404, "no such valid artifact here; GET /artifacts lists them");
     if (active() > maxTransfers) {
       return plain(503, `busy: ${maxTransfers} downloads are running; retry shortly`, {

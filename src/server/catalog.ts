@@ -1,15 +1,19 @@
 /**
  * What `ota serve` offers: the `.mender` files at the top of one directory, each verified
  * completely before it is listed. The directory is rescanned on a timer and when it changes.
- * A file is verified only once its size, mtime and inode stayed the same across two scans
- * and it was untouched for a second, so a file still being copied is never listed; one that
- * stops growing but is cut short is listed (as invalid) only after it settled for a while.
+ * A file is verified only once it was untouched for a second by its ctime (which every write
+ * moves and which `cp -p` or `touch` cannot set back), so a file still being copied is never
+ * listed; its stamp (dev, inode, size, mtime, ctime) must be the same after verification as
+ * before, and any later change of it sends the file back to verification. One that stops
+ * growing but is cut short is listed (as invalid) only after it settled for a while.
+ * `ready()` is the first complete scan: the server listens only after it.
  */
 import { promises as fs, watch } from "node:fs";
 import { join, sep } from "node:path";
 import type { VerifyKey } from "../artifact/signature.ts";
 import { fail } from "../errors.ts";
-import { type FileStamp, inspectFile } from "./inspect.ts";
+import { sleep } from "../http/backoff.ts";
+import { type FileStamp, inspectFile, lastChange, sameStamp, stampOf } from "./inspect.ts";
 import type { ListedFile } from "./listing.ts";
 
 export interface CatalogOptions {
@@ -40,8 +44,15 @@ export interface Catalog {
   pending(): number;
   /** The valid artifact called `file`, or undefined; only exact names of listed files match. */
   lookup(file: string): Served | undefined;
+  /**
+   * True when `file` is there but not verified yet: new (not scanned yet: a scan is asked
+   * for), changed, or still settling.
+   */
+  awaits(file: string): Promise<boolean>;
   /** One full scan, verifications included. */
   scan(): Promise<void>;
+  /** The first scan, repeated for a short while when a file was still being written. */
+  ready(): Promise<void>;
   /** Asks for a scan soon (a served file changed, or the directory did). */
   poke(): void;
   start(): void;
@@ -51,14 +62,15 @@ export interface Catalog {
 interface Tracked {
   path: string;
   stamp: FileStamp;
-  key: string;
-  /** Consecutive scans that saw the same key. */
-  sameScans: number;
-  /** The verification result for `key`. */
+  /** The verification result for `stamp`. */
   result?: ListedFile;
 }
 
-const keyOf = (s: FileStamp) => `${s.size}:${s.mtimeMs}:${s.ino}`;
+/** A name the catalog looks at: a visible `.mender` file at the top of the directory. */
+function isCandidate(name: string): boolean {
+  return !name.startsWith(".") && name.toLowerCase().endsWith(".mender") &&
+    !/[/\\\0]/.test(name);
+}
 
 export async function openCatalog(options: CatalogOptions): Promise<Catalog> {
   const interval = options.intervalMs ?? 2000;
@@ -97,7 +109,7 @@ export async function openCatalog(options: CatalogOptions): Promise<Catalog> {
     }
     const stat = await fs.stat(real);
     if (!stat.isFile()) return undefined;
-    return { path: real, stamp: { size: stat.size, mtimeMs: stat.mtimeMs, ino: stat.ino } };
+    return { path: real, stamp: stampOf(stat) };
   }
 
   /** Scans once; true when some file waits for its next look (so look again soon). */
@@ -112,27 +124,27 @@ export async function openCatalog(options: CatalogOptions): Promise<Catalog> {
     let waiting = false;
     const present = new Set<string>();
     for (const name of names.sort()) {
-      if (name.startsWith(".") || !name.toLowerCase().endsWith(".mender")) continue;
+      if (!isCandidate(name)) continue;
       const found = await resolve(name).catch(() => undefined);
       if (!found) continue;
       present.add(name);
-      const key = keyOf(found.stamp);
-      const known = tracked.get(name);
-      if (!known || known.key !== key) {
+      let known = tracked.get(name);
+      if (!known || known.path !== found.path || !sameStamp(known.stamp, found.stamp)) {
         if (known?.result) log(`${name} changed; verifying it again once it is complete`);
-        tracked.set(name, { ...found, key, sameScans: 1 });
-        waiting = true;
-        continue;
+        known = { ...found };
+        tracked.set(name, known);
       }
-      known.sameScans++;
       if (known.result) continue;
-      if (Date.now() - found.stamp.mtimeMs < quiet) {
+      if (Date.now() - lastChange(found.stamp) < quiet) {
         waiting = true;
         continue;
       }
       const result = await inspectFile(found.path, name, found.stamp, keys);
       const after = await resolve(name).catch(() => undefined);
-      if (!after || keyOf(after.stamp) !== key) continue;
+      if (!after || after.path !== found.path || !sameStamp(after.stamp, found.stamp)) {
+        waiting = true;
+        continue;
+      }
       known.result = result;
       if (!isHidden(known)) report(result);
       else log(`${name} ends early; listed (as invalid) if it stays so for ${settle / 1000} s`);
@@ -156,7 +168,7 @@ export async function openCatalog(options: CatalogOptions): Promise<Catalog> {
   function isHidden(entry: Tracked): boolean {
     return !entry.result ||
       (entry.result.error?.code === "ARTIFACT_TRUNCATED" &&
-        Date.now() - entry.stamp.mtimeMs < settle);
+        Date.now() - lastChange(entry.stamp) < settle);
   }
 
   let waiting = false;
@@ -167,11 +179,15 @@ export async function openCatalog(options: CatalogOptions): Promise<Catalog> {
     return scanning;
   }
 
+  let dueAt = Infinity;
+  /** A scan in `delay` ms, unless one is due sooner: requests that poke often never starve it. */
   function schedule(delay: number): void {
-    if (stopped) return;
+    if (stopped || Date.now() + delay >= dueAt) return;
     clearTimeout(timer);
+    dueAt = Date.now() + delay;
     timer = setTimeout(async () => {
-      await scan();
+      dueAt = Infinity;
+      await scan().catch((error) => log(`scan failed: ${(error as Error).message}`));
       schedule(waiting ? Math.min(interval, quiet) : interval);
     }, delay);
   }
@@ -187,7 +203,24 @@ export async function openCatalog(options: CatalogOptions): Promise<Catalog> {
       if (!entry?.result?.valid || isHidden(entry)) return undefined;
       return { file, path: entry.path, stamp: entry.stamp, listed: entry.result };
     },
+    async awaits(file) {
+      const entry = tracked.get(file);
+      if (entry) return isHidden(entry);
+      if (!isCandidate(file) || !(await resolve(file).catch(() => undefined))) return false;
+      schedule(200);
+      return true;
+    },
     scan,
+    async ready() {
+      // Files written just before the start are waited for, a little: those being copied
+      // still are pending after it (answered 503 until verified).
+      const deadline = Date.now() + quiet + 1500;
+      await scan();
+      while (waiting && Date.now() < deadline) {
+        await sleep(Math.min(quiet, 250));
+        await scan();
+      }
+    },
     poke: () => schedule(200),
     start() {
       stopped = false;
@@ -201,6 +234,7 @@ export async function openCatalog(options: CatalogOptions): Promise<Catalog> {
     async stop() {
       stopped = true;
       clearTimeout(timer);
+      dueAt = Infinity;
       watcher?.close();
       await scanning;
     },

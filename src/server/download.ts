@@ -1,13 +1,13 @@
 /**
  * GET and HEAD of one artifact: 200 or 206 with an exact Content-Length, 304 for a matching
  * If-None-Match, 416 for a range past the end or a multi-range request, and If-Range so a
- * resumed download never splices bytes of two different files.
+ * resumed download never splices bytes of two different files. The bytes come from the
+ * file only while it is the one verified (file_body.ts); a file that changed is answered 503.
  */
 import { Buffer } from "node:buffer";
-import { promises as fs } from "node:fs";
-import { fileResponse } from "../platform.ts";
 import type { Served } from "./catalog.ts";
 import { etagFor, notModified, rangeStillValid } from "./conditional.ts";
+import { openStamped, stampedBody } from "./file_body.ts";
 import { parseRange } from "./range.ts";
 
 function text(status: number, body: string, headers: Headers): Response {
@@ -28,16 +28,28 @@ export async function artifactResponse(
 ): Promise<Response> {
   const headOnly = request.method === "HEAD";
   const headers = new Headers({ "x-content-type-options": "nosniff" });
-  const stat = await fs.stat(served.path).catch(() => undefined);
-  if (
-    !stat || stat.size !== served.stamp.size || stat.mtimeMs !== served.stamp.mtimeMs ||
-    stat.ino !== served.stamp.ino
-  ) {
+  const handle = await openStamped(served.path, served.stamp);
+  if (!handle) {
     // Never serve bytes that were not the ones verified.
     onChanged();
     headers.set("retry-after", "5");
     return text(503, `${served.file} is changing; it is listed again once verified`, headers);
   }
+  const body = (start: number, end: number, status: number) => {
+    headers.set("content-length", String(end - start));
+    if (headOnly) {
+      void handle.close();
+      return new Response(null, { status, headers });
+    }
+    return new Response(stampedBody(handle, served.stamp, start, end, onChanged), {
+      status,
+      headers,
+    });
+  };
+  const done = <T>(value: T): T => {
+    void handle.close();
+    return value;
+  };
   const size = served.stamp.size;
   const etag = etagFor(served.listed.sha256);
   const lastModified = new Date(served.stamp.mtimeMs).toUTCString();
@@ -45,7 +57,7 @@ export async function artifactResponse(
   headers.set("last-modified", lastModified);
   headers.set("cache-control", "no-cache");
   if (notModified(request.headers.get("if-none-match"), etag)) {
-    return new Response(null, { status: 304, headers });
+    return done(new Response(null, { status: 304, headers }));
   }
   headers.set("accept-ranges", "bytes");
   headers.set("content-type", "application/octet-stream");
@@ -60,15 +72,17 @@ export async function artifactResponse(
     : { kind: "full" as const };
   switch (range.kind) {
     case "full":
-      return fileResponse(served.path, { start: 0, end: size, status: 200, headers, headOnly });
+      return body(0, size, 200);
     case "partial":
       headers.set("content-range", `bytes ${range.start}-${range.end - 1}/${size}`);
-      return fileResponse(served.path, { ...range, status: 206, headers, headOnly });
+      return body(range.start, range.end, 206);
     case "unsatisfiable":
       headers.set("content-range", `bytes */${size}`);
-      return text(416, `the range lies outside the file (${size} bytes)`, headers);
+      return done(text(416, `the range lies outside the file (${size} bytes)`, headers));
     case "multiple":
       headers.set("content-range", `bytes */${size}`);
-      return text(416, "ask for one byte range per request; multiple ranges are refused", headers);
+      return done(
+        text(416, "ask for one byte range per request; multiple ranges are refused", headers),
+      );
   }
 }

@@ -9,12 +9,46 @@ import type { VerifyKey } from "../artifact/signature.ts";
 import { artifactDepends } from "../device/provides.ts";
 import { asOtaError } from "../errors.ts";
 import { readFileStream } from "../files.ts";
+import { mergeRecords } from "../records.ts";
 import type { ArtifactMeta, ListedFile } from "./listing.ts";
 
+/**
+ * Which file, in which state: what was verified, compared again before and while it is
+ * served. The ctime catches a rewrite in place that kept size and mtime (`touch -r`), and
+ * any write or rename, since no one can set it back.
+ */
 export interface FileStamp {
+  dev: number;
+  ino: number;
   size: number;
   mtimeMs: number;
-  ino: number;
+  ctimeMs: number;
+}
+
+export function stampOf(
+  stat: { dev: number; ino: number; size: number; mtimeMs: number; ctimeMs: number },
+): FileStamp {
+  return {
+    dev: stat.dev,
+    ino: stat.ino,
+    size: stat.size,
+    mtimeMs: stat.mtimeMs,
+    ctimeMs: stat.ctimeMs,
+  };
+}
+
+/**
+ * When the file last changed, at the latest. Deno reports ctime in whole seconds (Bun to the
+ * nanosecond): a ctime on a whole second may stand for any moment of that second.
+ */
+export function lastChange(stamp: FileStamp): number {
+  const ctime = stamp.ctimeMs % 1000 === 0 ? stamp.ctimeMs + 999 : stamp.ctimeMs;
+  return Math.max(stamp.mtimeMs, ctime);
+}
+
+export function sameStamp(a: FileStamp, b: FileStamp): boolean {
+  return a.dev === b.dev && a.ino === b.ino && a.size === b.size && a.mtimeMs === b.mtimeMs &&
+    a.ctimeMs === b.ctimeMs;
 }
 
 export async function sha256OfFile(path: string, size: number): Promise<string> {
@@ -43,10 +77,7 @@ export async function inspectFile(
       verifyKeys: verifyKeys.length ? verifyKeys : undefined,
     });
     const header = info.header;
-    const provides: Record<string, string> = {};
-    for (const payload of header.payloads) {
-      Object.assign(provides, payload.typeInfo.artifact_provides ?? {});
-    }
+    const provides = mergeRecords(...header.payloads.map((p) => p.typeInfo.artifact_provides));
     provides.artifact_name = header.info.artifact_provides.artifact_name;
     const group = header.info.artifact_provides.artifact_group;
     if (group) provides.artifact_group = group;

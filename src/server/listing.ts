@@ -4,6 +4,7 @@
  * The listing only helps to choose; the artifact itself is verified again on install.
  */
 import { z } from "zod";
+import { dataRecordSchema } from "../artifact/schema.ts";
 
 const sha256 = z.string().regex(/^[0-9a-f]{64}$/);
 const short = z.string().max(1024);
@@ -13,9 +14,9 @@ export const artifactMetaSchema = z.object({
   group: short.nullable(),
   deviceTypes: z.array(short).max(256),
   /** artifact_provides of the header and of every payload, merged. */
-  provides: z.record(short, short),
+  provides: dataRecordSchema(short, short),
   /** artifact_depends of the header and of every payload, merged (device types apart). */
-  depends: z.record(short, z.array(short).max(256)),
+  depends: dataRecordSchema(short, z.array(short).max(256)),
   clearsProvides: z.array(short).max(256),
   payloadTypes: z.array(short.nullable()).max(256),
   signed: z.boolean(),

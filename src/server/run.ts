@@ -1,6 +1,8 @@
 /**
  * `ota serve` put together: the catalog of a directory, the hono app, the runtime's server
- * (through platform.ts) and the mDNS announcement. Returned running; `close` undoes it all.
+ * (through platform.ts) and the mDNS announcement. It listens (and announces) only once the
+ * first scan verified what the directory holds, so an artifact that is there is never
+ * answered 404 for being not yet seen. Returned running; `close` undoes it all.
  */
 import { hostname } from "node:os";
 import type { VerifyKey } from "../artifact/signature.ts";
@@ -50,6 +52,7 @@ export async function startServer(options: ServerOptions): Promise<RunningOtaSer
     quietMs: options.quietMs,
     log,
   });
+  await catalog.ready();
   const host = hostname().split(".")[0] || "device";
   const name = options.name ?? `ota on ${host}`;
   let server: Awaited<ReturnType<typeof serve>> | undefined;

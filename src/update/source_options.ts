@@ -1,6 +1,6 @@
-/** How sources are opened: Mender's retry count, ota's backoff cap and idle timeout, TLS trust. */
+/** How sources are opened: Mender's retry count, ota's backoff cap and transfer limits, TLS trust. */
 import { promises as fs } from "node:fs";
-import type { Config } from "../device/config.ts";
+import { type Config, transferLimits } from "../device/config.ts";
 import { fail } from "../errors.ts";
 import type { Logger } from "../log.ts";
 import type { SourceOptions } from "./source.ts";
@@ -18,7 +18,7 @@ export async function sourceOptions(config: Config, log: Logger): Promise<Source
     log,
     retries: config.RetryDownloadCount,
     maxIntervalMs: config.RetryDownloadMaxIntervalSeconds * 1000,
-    idleTimeoutMs: config.DownloadIdleTimeoutSeconds * 1000,
+    limits: transferLimits(config),
     ca,
     insecure: config.SkipVerify,
   };

@@ -10,9 +10,12 @@ import { type Artifact, openArtifact, type ReadOptions } from "../../src/artifac
 import { OtaError } from "../../src/errors.ts";
 import { drain, readAll, streamOf } from "../../src/streams.ts";
 import { assert, assertEquals, assertMatch, assertRejects, at } from "../helpers/assert.ts";
+import { menderValidate } from "../helpers/artifact_edit.ts";
 import { ota } from "../helpers/mod.ts";
 import type { BadCase, GoodCase } from "./case.ts";
+import { augmentCases } from "./cases_augment.ts";
 import { contentCases } from "./cases_content.ts";
+import { editedCases } from "./cases_edited.ts";
 import { goodCases } from "./cases_good.ts";
 import { streamCases } from "./cases_stream.ts";
 import { bytes, craft } from "./craft.ts";
@@ -21,7 +24,12 @@ import { type Keys, makeSeeds } from "./seeds.ts";
 const seeds = await makeSeeds();
 const dir = seeds.dir;
 globalThis.addEventListener("unload", () => Deno.removeSync(dir, { recursive: true }));
-const bad = [...await streamCases(seeds), ...await contentCases(seeds)];
+const bad = [
+  ...await streamCases(seeds),
+  ...await contentCases(seeds),
+  ...await editedCases(seeds),
+  ...await augmentCases(seeds),
+];
 const good = await goodCases(seeds);
 
 function keyArgs(keys: Keys[] = []): string[] {
@@ -112,6 +120,10 @@ for (const [index, c] of bad.entries()) {
     try {
       await throughBinary(c, path);
       if (!c.binaryOnly) await throughLibrary(c);
+      if (c.mender) {
+        const mender = await menderValidate(dir, c.bytes, c.verify?.map((k) => k.pair.public));
+        assertEquals(mender.ok ? "accepts" : "refuses", c.mender, mender.message);
+      }
     } finally {
       await Deno.remove(path);
     }

@@ -25,6 +25,11 @@ export interface BadCase {
    * throws some zstd errors from a timer instead of the stream, which would crash the test.
    */
   binaryOnly?: boolean;
+  /**
+   * What the real `mender-artifact validate` (3.9) does with the same bytes, checked when
+   * given: "accepts" marks where ota is stricter on purpose, "refuses" where both refuse.
+   */
+  mender?: "accepts" | "refuses";
 }
 
 export interface GoodCase {

@@ -302,6 +302,8 @@ function manifests(): Promise<BadCase>[] {
       ],
     }),
     make("manifest: an entry without a payload file", "MANIFEST_MISMATCH", "payload", {
+      headerInfo: { ...info, payloads: [{ type: "app" }] },
+      typeInfo: { type: "app" },
       files: two,
       dataEntries: [tarEntry("f1.txt", at(two, 0).body)],
     }),

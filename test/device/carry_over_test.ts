@@ -54,9 +54,21 @@ Deno.test("carry-over: Mender's name and provides on a device ota never ran on",
     await writeMender(dir, 4, committed);
     const store = await loadDeviceStore(dir);
     assertEquals(store.artifactName, "rel-2");
-    assertEquals(store.provides, { "rootfs-image.single-file.version": "2" });
+    assertEquals({ ...store.provides }, { "rootfs-image.single-file.version": "2" });
     assertEquals(store.menderTxn, 4);
     assertEquals(store.update, undefined);
+  }));
+
+Deno.test("carry-over: provides named like object machinery are kept as plain keys", () =>
+  withData(async (dir) => {
+    const provides = `{"__proto__":"p","constructor":"c","toString":"t"}`;
+    await writeMender(dir, 5, { "artifact-name": "rel-3", "artifact-provides": provides });
+    const store = await loadDeviceStore(dir);
+    assertEquals(Object.entries(store.provides), [["__proto__", "p"], ["constructor", "c"], [
+      "toString",
+      "t",
+    ]]);
+    assertEquals(Object.getPrototypeOf(store.provides), null);
   }));
 
 Deno.test("carry-over: ota's store wins until Mender writes again", () =>

@@ -1,11 +1,12 @@
 /**
  * Installing over HTTP with a server that misbehaves: dropped connections resume with Range,
  * a server that ignores Range, an ETag that changes, 416, every other request failing, a
- * stall, a proxy, a private CA. Each ends installed or with a clear error, never a hang.
+ * stall, a one-byte-a-second trickle, a gzip Content-Encoding, a proxy, a private CA. Each
+ * ends installed or with a clear error, never a hang.
  */
-import { assert, assertEquals, assertStringIncludes, at } from "../helpers/assert.ts";
+import { assert, assertEquals, assertMatch, assertStringIncludes, at } from "../helpers/assert.ts";
 import { type Faults, faultServer } from "../helpers/http_faults.ts";
-import { sh } from "../helpers/mod.ts";
+import { BINARY, run, sh } from "../helpers/mod.ts";
 import { fixture } from "./fixture.ts";
 
 const config = {
@@ -123,6 +124,47 @@ Deno.test("http: a stalled connection is abandoned after the idle timeout and re
   assertEquals(result.code, 0, result.stderr);
   assertStringIncludes(result.stderr, "no data for 2 s");
   assertEquals(at(server.requests, 1).headers.range, "bytes=2000000-");
+});
+
+Deno.test("http: a server that trickles a byte a second ends with SOURCE_TOO_SLOW, never a hang", async () => {
+  await using f = await fixture({
+    config: { ...config, RetryDownloadCount: 1, DownloadMinRateWindowSeconds: 2 },
+  });
+  const artifact = await Deno.readFile(
+    await f.rootfsArtifact("release-2", { extra: ["--compression", "none"] }),
+  );
+  await using server = await faultServer(artifact, { trickleMs: 1000 });
+  const started = Date.now();
+  // `timeout` turns a hang into exit 124, so the test fails instead of waiting forever.
+  const result = await run([
+    "timeout",
+    "60",
+    BINARY,
+    "install",
+    "--config",
+    f.device.config,
+    "--data",
+    f.device.data,
+    server.url(),
+  ]);
+  const seconds = (Date.now() - started) / 1000;
+  assertEquals(result.code, 1, result.stderr);
+  assertStringIncludes(result.stderr, "[SOURCE_TOO_SLOW]");
+  assertMatch(result.stderr, /failed after 2 attempts at byte \d+: \d bytes\/s averaged over 2 s/);
+  assertEquals(server.requests.length, 2);
+  assert(seconds < 20, `took ${seconds} s`);
+  assertEquals((await f.env()).upgrade_available, "0");
+});
+
+Deno.test("http: a gzip Content-Encoding is refused with SOURCE_ENCODING at the first answer", async () => {
+  const { f, server, result } = await installOver({ gzip: true });
+  await using _f = f, _s = server;
+  assertEquals(result.code, 1);
+  assertStringIncludes(result.stderr, "[SOURCE_ENCODING]");
+  assertStringIncludes(result.stderr, "Content-Encoding gzip");
+  assertEquals(server.requests.length, 1);
+  assertEquals(at(server.requests, 0).headers["accept-encoding"], "identity");
+  assertEquals((await f.env()).upgrade_available, "0");
 });
 
 Deno.test("http: 404 is reported with the status", async () => {

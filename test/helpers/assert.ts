@@ -73,3 +73,13 @@ export function take<T, N extends number>(list: readonly T[], n: N, what = "list
 export function xorAt(bytes: Uint8Array, index: number, mask: number): void {
   bytes[index] = at(bytes, index, "the bytes") ^ mask;
 }
+
+/** Calls `fn`, expects it to throw, and returns the error for further checks. */
+export function assertThrows(fn: () => unknown, message?: string): Error {
+  try {
+    fn();
+  } catch (error) {
+    return error as Error;
+  }
+  throw new nodeAssert.AssertionError({ message: message ?? "expected an exception" });
+}

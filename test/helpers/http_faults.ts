@@ -1,10 +1,11 @@
 /**
  * A small HTTP/1.1 file server on raw sockets for the download tests: it can drop the
  * connection after a number of body bytes, ignore Range, change its ETag, answer 416, fail
- * every other request, stall, or act as a forward proxy. Raw sockets make "the connection
- * broke at byte N" exact.
+ * every other request, stall, trickle a byte at a time, send the file gzip-encoded, or act
+ * as a forward proxy. Raw sockets make "the connection broke at byte N" exact.
  */
 import net from "node:net";
+import { gzipSync } from "node:zlib";
 
 export interface Faults {
   /** Close the connection after this many body bytes, for the first `dropTimes` responses. */
@@ -19,7 +20,13 @@ export interface Faults {
   /** Stop sending (but keep the connection open) after `dropAfter` bytes, once. */
   stall?: boolean;
   noEtag?: boolean;
+  /** The ETag to serve (default `"v1"`; `"v2"` once it changes). */
+  etag?: string;
   status?: number;
+  /** After the headers (and `dropAfter` bytes, when set), one body byte every this many ms. */
+  trickleMs?: number;
+  /** Send the file gzip-compressed, with `Content-Encoding: gzip` whatever was asked for. */
+  gzip?: boolean;
 }
 
 export interface FaultServer extends AsyncDisposable {
@@ -33,6 +40,8 @@ export async function faultServer(file: Uint8Array, faults: Faults = {}): Promis
   const sockets = new Set<net.Socket>();
   let dropped = 0;
   let stalled = false;
+  const timers = new Set<ReturnType<typeof setInterval>>();
+  const representation = faults.gzip ? new Uint8Array(gzipSync(file)) : file;
   const server = net.createServer((socket) => {
     sockets.add(socket);
     socket.on("close", () => sockets.delete(socket));
@@ -75,29 +84,53 @@ export async function faultServer(file: Uint8Array, faults: Faults = {}): Promis
       ? undefined
       : faults.etagChangesAt && n >= faults.etagChangesAt
       ? '"v2"'
-      : '"v1"';
+      : faults.etag ?? '"v1"';
     const common: Record<string, string | number> = etag ? { ETag: etag } : {};
-    const range = /^bytes=(\d+)-$/.exec(headers.range ?? "");
+    if (faults.gzip) common["Content-Encoding"] = "gzip";
+    const range = /^bytes=(\d+)-(\d*)$/.exec(headers.range ?? "");
+    const whole = representation;
     let start = 0;
+    let end = whole.length;
     if (range && !faults.ignoreRange) {
       if (faults.rangeAnswer416) {
         head("416 Range Not Satisfiable", { ...common, "Content-Length": 0 });
         return socket.end();
       }
       const ifRange = headers["if-range"];
-      if (!ifRange || ifRange === etag) start = Number(range[1]);
+      if (!ifRange || ifRange === etag) {
+        start = Number(range[1]);
+        end = range[2] ? Math.min(whole.length, Number(range[2]) + 1) : whole.length;
+      }
     }
-    const body = file.subarray(start);
-    if (start > 0) {
+    const body = whole.subarray(start, end);
+    if (start > 0 || end < whole.length) {
       head("206 Partial Content", {
         ...common,
         "Content-Length": body.length,
-        "Content-Range": `bytes ${start}-${file.length - 1}/${file.length}`,
+        "Content-Range": `bytes ${start}-${end - 1}/${whole.length}`,
       });
     } else {
       head("200 OK", { ...common, "Content-Length": body.length, "Accept-Ranges": "bytes" });
     }
     if (line.startsWith("HEAD")) return socket.end();
+    if (faults.trickleMs) {
+      let sent = Math.min(faults.dropAfter ?? 0, body.length);
+      socket.write(body.subarray(0, sent));
+      const timer = setInterval(() => {
+        if (sent >= body.length || socket.destroyed) {
+          clearInterval(timer);
+          timers.delete(timer);
+          return socket.end();
+        }
+        socket.write(body.subarray(sent, ++sent));
+      }, faults.trickleMs);
+      timers.add(timer);
+      socket.on("close", () => {
+        clearInterval(timer);
+        timers.delete(timer);
+      });
+      return;
+    }
     const cut = faults.dropAfter !== undefined && dropped < (faults.dropTimes ?? Infinity)
       ? faults.dropAfter
       : undefined;
@@ -122,6 +155,7 @@ export async function faultServer(file: Uint8Array, faults: Faults = {}): Promis
     requests,
     url: (path = "/artifact.mender") => `http://127.0.0.1:${port}${path}`,
     async [Symbol.asyncDispose]() {
+      for (const timer of timers) clearInterval(timer);
       for (const socket of sockets) socket.destroy();
       await new Promise((resolve) => server.close(resolve));
     },

@@ -1,5 +1,5 @@
 /**
- * The shipped binary (Bun.serve behind platform.ts) under bad input: huge headers, slow
+ * The shipped binary (node:http under Bun, behind platform.ts) under bad input: huge headers, slow
  * clients, malformed ranges, path tricks; then TLS (a certificate made with openssl, checked
  * by curl and by `ota peers`), --token-file, --help, and a clean stop on SIGTERM.
  */
@@ -98,7 +98,7 @@ Deno.test("bad input against the binary: the server answers and stays up", async
     });
     assertEquals(meanwhile.status, 206);
     assertEquals(new Uint8Array(await meanwhile.arrayBuffer()), bytes.slice(0, 100));
-    // The server drops them by itself (Bun's header timeout), well within a minute.
+    // The server drops them by itself (its header timeout), well within a minute.
     const closed = await Promise.all(slow.map(async (conn) => {
       const deadline = Date.now() + 60_000;
       const buffer = new Uint8Array(1024);

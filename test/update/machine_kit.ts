@@ -22,6 +22,8 @@ import { deliver, restart } from "../../src/update/driver.ts";
 import { type Host, stateRecordedAs } from "../../src/update/machine.ts";
 import { openSource } from "../../src/update/source.ts";
 import type { ScriptRunner } from "../../src/update/scripts.ts";
+import { commit, install, resume, rollback } from "../../src/update/standalone.ts";
+import { parseStopBefore } from "../../src/update/stop_before.ts";
 
 export const DEVICE_TYPE = "test-board";
 
@@ -237,8 +239,49 @@ export async function daemonStep(k: Kit, engine: Engine, step: string, abortAt?:
 }
 
 function sourceOptions(engine: Engine) {
-  return { log: engine.log, retries: 0, maxIntervalMs: 1, idleTimeoutMs: 1000 };
+  return {
+    log: engine.log,
+    retries: 0,
+    maxIntervalMs: 1,
+    limits: { idleTimeoutMs: 1000, minBytesPerSecond: 0, rateWindowMs: 1000 },
+  };
 }
 
 /** The log as one line, for readable comparisons. */
 export const line = (log: string[]) => log.join(" ");
+
+/** What a standalone command printed and exited with (`0 Committed.`), or `error CODE: ...`. */
+export async function outcomeOf(pending: Promise<{ exitCode: number; messages: string[] }>) {
+  try {
+    const outcome = await pending;
+    return `${outcome.exitCode} ${outcome.messages.join(" / ")}`;
+  } catch (error) {
+    if (error instanceof OtaError) return `error ${error.code}: ${error.message}`;
+    throw error;
+  }
+}
+
+/**
+ * Runs one standalone command line in `engine` (a new process): `install [empty]
+ * [--reboot-exit-code]`, `commit`, `rollback` or `resume`, each with any number of
+ * `--stop-before STATE`.
+ */
+export async function command(k: Kit, engine: Engine, text: string): Promise<string> {
+  const [name, ...rest] = text.split(" ");
+  const stops = rest.flatMap((arg, i) => rest[i - 1] === "--stop-before" ? [arg] : []);
+  const options = { stopBefore: stops.length ? stops.map(parseStopBefore) : undefined };
+  switch (name) {
+    case "install": {
+      const artifact = await k.artifact("release-2", { empty: rest.includes("empty") });
+      const rebootExitCode = rest.includes("--reboot-exit-code");
+      return await outcomeOf(install(engine, artifact, { ...options, rebootExitCode }));
+    }
+    case "commit":
+      return await outcomeOf(commit(engine, options));
+    case "rollback":
+      return await outcomeOf(rollback(engine, options));
+    case "resume":
+      return await outcomeOf(resume(engine, options));
+  }
+  throw new Error(`unknown command ${text}`);
+}

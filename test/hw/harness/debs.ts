@@ -1,32 +1,32 @@
 /**
- * The guest's Debian packages: `apt-get download` into the cache, unpacked with dpkg-deb.
- * The kernel is whatever linux-image-amd64 points at today (the generic flavour: the cloud
- * one has no USB storage).
+ * The guest's Debian packages: fetched with scripts/apt-fetch.sh (retried on a mirror's
+ * transient errors, checked against the index, renamed into the cache only when whole) and
+ * unpacked once with dpkg-deb. The kernel is whatever linux-image-amd64 pointed at when it was
+ * first fetched (the generic flavour: the cloud one has no USB storage).
  */
-import { CACHE_DIR, exists, sh } from "./host.ts";
+import { cacheEntry, shared } from "./cache.ts";
+import { CACHE_DIR, ROOT, run, sh } from "./host.ts";
 
-const DEB_DIR = `${CACHE_DIR}/debs`;
+const DOWNLOADS = `${CACHE_DIR}/downloads`;
+const FETCH = `${ROOT}/scripts/apt-fetch.sh`;
 
-async function download(name: string): Promise<string> {
-  await Deno.mkdir(DEB_DIR, { recursive: true });
-  const have = [...Deno.readDirSync(DEB_DIR)].find((e) => e.name.startsWith(`${name}_`));
-  if (have) return `${DEB_DIR}/${have.name}`;
-  await sh(["apt-get", "download", "-q", name], { cwd: DEB_DIR });
-  const got = [...Deno.readDirSync(DEB_DIR)].find((e) => e.name.startsWith(`${name}_`));
-  if (!got) throw new Error(`apt-get download ${name} left no .deb in ${DEB_DIR}`);
-  return `${DEB_DIR}/${got.name}`;
+/** The cached .deb of package NAME, downloaded first if needed. */
+export function download(name: string): Promise<string> {
+  return shared(`download ${name}`, async () => {
+    const out = await run([FETCH, "hw cache", DOWNLOADS, name]);
+    const lines = out.stderr.trim().split("\n").filter(Boolean);
+    // one line that says what failed and why, the last the script wrote
+    if (out.code !== 0) throw new Error(lines.at(-1) ?? `${FETCH} exited ${out.code}`);
+    if (lines.length) console.error(lines.join("\n")); // the retries it took
+    return out.stdout.trim();
+  });
 }
 
 /** Downloads and unpacks a package once; returns the directory holding its files. */
-export async function unpacked(name: string): Promise<string> {
-  const dir = `${CACHE_DIR}/pkg/${name}`;
-  if (await exists(`${dir}/.done`)) return dir;
-  const deb = await download(name);
-  await Deno.remove(dir, { recursive: true }).catch(() => {});
-  await Deno.mkdir(dir, { recursive: true });
-  await sh(["dpkg-deb", "-x", deb, dir]);
-  await Deno.writeTextFile(`${dir}/.done`, deb);
-  return dir;
+export function unpacked(name: string): Promise<string> {
+  return cacheEntry(`${CACHE_DIR}/pkg/${name}`, async (tmp) => {
+    await sh(["dpkg-deb", "-x", await download(name), tmp]);
+  });
 }
 
 /** The concrete kernel package behind the linux-image-amd64 metapackage. */

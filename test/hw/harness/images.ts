@@ -4,6 +4,7 @@
  * binary under test. Cached under CACHE_DIR/images/<hash of the inputs>.
  */
 import { grubBootFiles, grubCore, ubootBootFiles } from "./bootfiles.ts";
+import { cacheEntry, isBuilt } from "./cache.ts";
 import { buildDisk, fatImage, SLOT_MIB } from "./disk.ts";
 import { CACHE_DIR, exists, HW_DIR, ROOT, sh } from "./host.ts";
 import { guestKernel } from "./kernel.ts";
@@ -137,23 +138,21 @@ export async function images(bootloader: Bootloader, ota = `${ROOT}/dist/ota`): 
   const key = await hashInputs(ota);
   const base = `${CACHE_DIR}/images`;
   const dir = `${base}/${bootloader}-${key}`;
-  if (!await exists(`${dir}/.done`)) {
+  if (!await isBuilt(dir)) {
     await Deno.mkdir(base, { recursive: true });
     // other inputs' images are stale: keep the cache bounded, but leave what a concurrent
-    // run may still be building or using (touched within the hour)
+    // run may still be building or using (touched within the hour), and this entry's own
+    // lock and temporary directory
     for (const e of Deno.readDirSync(base)) {
-      if (!e.name.startsWith(`${bootloader}-`) || e.name === `${bootloader}-${key}`) continue;
+      if (!e.name.startsWith(`${bootloader}-`) || e.name.startsWith(`${bootloader}-${key}`)) {
+        continue;
+      }
       const age = Date.now() - ((await Deno.stat(`${base}/${e.name}`)).mtime?.getTime() ?? 0);
       if (age > 3600_000) {
         await Deno.remove(`${base}/${e.name}`, { recursive: true }).catch(() => {});
       }
     }
-    const tmp = `${dir}.tmp-${Deno.pid}`;
-    await Deno.remove(tmp, { recursive: true }).catch(() => {});
-    await Deno.mkdir(tmp, { recursive: true });
-    await build(bootloader, ota, tmp);
-    await Deno.writeTextFile(`${tmp}/.done`, new Date().toISOString());
-    await Deno.rename(tmp, dir).catch(async () => await Deno.remove(tmp, { recursive: true }));
+    await cacheEntry(dir, (tmp) => build(bootloader, ota, tmp));
   } else {
     await Deno.utime(dir, new Date(), new Date()); // in use: not stale for other runs
   }
