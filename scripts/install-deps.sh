@@ -33,6 +33,9 @@ PACKAGES=(
   # emulated boards (test/hw): U-Boot for QEMU, GRUB for BIOS, partitioning, FAT images;
   # the guest kernel and busybox come with apt-get download, never installed on the host
   u-boot-qemu grub-pc-bin fdisk dosfstools mtools
+  # mender-auth's D-Bus API (test/managed/dbus_test.ts): a private bus, busctl and gdbus call
+  # and watch it; Debian's mender-connect comes with apt-get download, never installed
+  dbus-daemon systemd libglib2.0-bin
 )
 if [ "$(id -u)" -ne 0 ]; then
   if command -v sudo >/dev/null; then exec sudo "$0" "$@"; fi

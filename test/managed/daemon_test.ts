@@ -309,3 +309,34 @@ test("a deployment without a source URI fails at once, with the reason in its lo
   assertStringIncludes(log.text, "lacks artifact.source.uri");
   assertEquals(await daemon.stop(), 0);
 });
+
+test("a module that reboots its device itself: ArtifactReboot and ArtifactVerifyReboot run in it", async () => {
+  await using dir = await tempDir("ota-d-");
+  const { server, device } = await setup(dir.path, {}, {}, async (device) => [{
+    id: ID,
+    artifactName: "app-5.0",
+    deviceTypes: [DEVICE_TYPE],
+    file: await moduleArtifact(device, "app-5.0", { type: "ota-self-reboot" }),
+  }]);
+  await using _ = server;
+  await using daemon = startClient(device, "ota");
+  await server.waitFor(finished, 20_000, "the deployment");
+  assertEquals(reports(server.requests), [
+    "downloading 204",
+    "installing 204",
+    "rebooting 204",
+    "installing 204",
+    "success 204",
+  ]);
+  const calls = (await Deno.readTextFile(`${device.dir}/self-reboot.calls`)).trim().split("\n");
+  const states = calls.filter((c) => c.startsWith("Artifact"));
+  assertEquals(states, [
+    "ArtifactInstall",
+    "ArtifactReboot",
+    "ArtifactVerifyReboot",
+    "ArtifactCommit",
+  ]);
+  // the fixture's reboot refuses to run: the daemon never called RebootCommand
+  assert(!daemon.output().includes("reboot is refused"), daemon.output());
+  assertEquals(await daemon.stop(), 0);
+});

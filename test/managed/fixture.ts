@@ -29,6 +29,17 @@ esac
 exit 0
 `;
 
+/** A module that reboots its device itself (NeedsArtifactReboot: Yes); it logs each call. */
+const selfRebootModule = (calls: string) =>
+  `#!/bin/sh
+echo "$1" >> "${calls}"
+case "$1" in
+  SupportsRollback) echo Yes ;;
+  NeedsArtifactReboot) echo Yes ;;
+esac
+exit 0
+`;
+
 export type Client = "mender" | "ota";
 
 export interface ManagedDevice extends MenderDevice {
@@ -92,6 +103,11 @@ export async function managedDevice(dir: string, options: ManagedOptions): Promi
   }
   await Deno.copyFile("/usr/share/mender/modules/v3/single-file", `${base.modulesDir}/single-file`);
   await Deno.writeTextFile(`${base.modulesDir}/ota-fail`, FAIL_MODULE, { mode: 0o755 });
+  await Deno.writeTextFile(
+    `${base.modulesDir}/ota-self-reboot`,
+    selfRebootModule(`${base.dir}/self-reboot.calls`),
+    { mode: 0o755 },
+  );
   const key = await deviceKey();
   for (const data of [base.dataDir, `${base.dir}/ota-data`]) {
     await Deno.writeTextFile(`${data}/mender-agent.pem`, key, { mode: 0o600 });
@@ -107,7 +123,7 @@ export async function managedDevice(dir: string, options: ManagedOptions): Promi
 export async function moduleArtifact(
   device: ManagedDevice,
   name: string,
-  options: { type?: "single-file" | "ota-fail"; deviceType?: string } = {},
+  options: { type?: "single-file" | "ota-fail" | "ota-self-reboot"; deviceType?: string } = {},
 ): Promise<string> {
   const work = `${device.dir}/artifact-src/${name}`;
   await Deno.mkdir(work, { recursive: true });

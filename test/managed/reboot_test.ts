@@ -87,6 +87,33 @@ test("reboot flow: the bootloader falls back, the daemon reports failure with th
   });
 });
 
+test("a 409 to rebooting aborts through the rollback path: the old system stays, no log", async () => {
+  const b = await board();
+  await using _f = b.f;
+  await using _s = b.server;
+  b.server.deployments[0]!.abort = { fromStatus: "rebooting" };
+  const daemon = { current: b.start() };
+  try {
+    await drive(b, daemon, () => Promise.resolve(reports(b.server).includes("failure 409")));
+    await new Promise((resolve) => setTimeout(resolve, 1000)); // nothing else must follow
+  } finally {
+    assertEquals(await daemon.current.stop(), 0);
+  }
+  assertEquals(reports(b.server), [
+    "downloading 204",
+    "installing 204",
+    "rebooting 409",
+    "failure 409",
+  ]);
+  assert(!b.server.requests.some((r) => r.path.endsWith("/log")), "no log after an abort");
+  assertEquals(await b.f.state(), {
+    part: "2",
+    upgrade: "0",
+    booted: "2",
+    artifact: "factory-image",
+  });
+});
+
 /** Kills the daemon at `reached`, restarts it and checks the end: one final status, a whole device. */
 async function killAt(
   b: Board,
