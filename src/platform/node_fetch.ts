@@ -60,6 +60,7 @@ function tunnel(
       const secure = tls.connect({
         ...tlsOptions,
         socket,
+        host: target.hostname.replace(/^\[|\]$/g, ""), // the name the certificate must carry
         servername: /^[\d.]+$|:/.test(target.hostname) ? undefined : target.hostname,
       });
       secure.once("secureConnect", () => resolve(secure));
@@ -138,7 +139,7 @@ async function fetchOnce(url: URL, init: RequestInit, options: NodeFetchOptions)
       method,
       headers,
       signal,
-      agent: false,
+      // no agent: then node:http takes the tunnelled socket from createConnection
       createConnection: () => socket as tls.TLSSocket,
     });
     return respond(request, method, signal);
