@@ -73,22 +73,34 @@ function tunnel(
 
 /** The response body as a web stream that pauses the socket while nobody reads. */
 function bodyStream(res: http.IncomingMessage): ReadableStream<Uint8Array> {
+  // node:http may still emit after a cancel or an error; past the first ending nothing counts
+  let settled = false;
   return new ReadableStream<Uint8Array>({
     start(controller) {
+      const settle = (end: () => void) => {
+        if (settled) return;
+        settled = true;
+        end();
+      };
       res.on("data", (chunk: Buffer) => {
+        if (settled) return;
         controller.enqueue(new Uint8Array(chunk.buffer, chunk.byteOffset, chunk.byteLength));
         if ((controller.desiredSize ?? 0) <= 0) res.pause();
       });
-      res.once("end", () => controller.close());
-      res.once("error", (error) => controller.error(error));
+      res.once("end", () => settle(() => controller.close()));
+      res.on("error", (error) => settle(() => controller.error(error)));
       // A connection cut before the end is an error, not a short body.
-      res.once("aborted", () => controller.error(new Error("the connection was closed early")));
+      res.once(
+        "aborted",
+        () => settle(() => controller.error(new Error("the connection was closed early"))),
+      );
       res.pause();
     },
     pull() {
       res.resume();
     },
     cancel() {
+      settled = true;
       res.destroy();
     },
   }, { highWaterMark: 2 });
