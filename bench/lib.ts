@@ -201,7 +201,7 @@ export function table(rows: Row[], reference = "reference"): string {
   return lines.join("\n");
 }
 
-function host(): Record<string, unknown> {
+export function host(): Record<string, unknown> {
   const cpu = /model name\s*:\s*(.*)/.exec(readFileSync("/proc/cpuinfo", "utf8"))?.[1];
   const mem = /MemTotal:\s+(\d+)/.exec(readFileSync("/proc/meminfo", "utf8"))?.[1];
   return {

@@ -1,32 +1,46 @@
 /**
- * Builds the single binary: `bun build --compile --minify --bytecode --format=esm`, through
- * Bun's API so that one plugin can inline liblzma's WebAssembly (the binary then needs no
- * file beside it).
+ * Builds what ships:
+ * - `dist/ota` (linux-x64) and `dist/ota-linux-arm64`: `bun build --compile --minify --bytecode
+ *   --format=esm`, through Bun's API so that one plugin can inline liblzma's WebAssembly (the
+ *   binary then needs no file beside it);
+ * - `dist/ota.js`: the same program as one CommonJS file for a device that has Node, and
+ *   `dist/ota-linux-armv7`, that file as a Node single executable (scripts/build_node.ts).
  *
- *   bun scripts/build.ts                      dist/ota (linux-x64) and dist/ota-linux-arm64
- *   bun scripts/build.ts --target linux-x64   only dist/ota
+ *   bun scripts/build.ts                      all four
+ *   bun scripts/build.ts --target linux-x64   only dist/ota (also: linux-arm64, linux-armv7, js)
  *
- * Both also put the daemon's systemd units (examples/systemd/) and the D-Bus policy of
+ * Each also puts the daemon's systemd units (examples/systemd/) and the D-Bus policy of
  * `mender-auth daemon` (examples/dbus/) into dist/.
  */
-import { copyFileSync, readFileSync } from "node:fs";
+import { copyFileSync, mkdirSync, readFileSync } from "node:fs";
 import { createRequire } from "node:module";
+import { writeArmv7Sea, writeScript } from "./build_node.ts";
+
+interface BuildOutput {
+  text(): Promise<string>;
+}
 
 declare const Bun: {
-  build(options: Record<string, unknown>): Promise<{ success: boolean; logs: unknown[] }>;
+  build(
+    options: Record<string, unknown>,
+  ): Promise<{ success: boolean; logs: unknown[]; outputs: BuildOutput[] }>;
 };
 
-const targets: Record<string, string> = {
+const bunTargets: Record<string, string> = {
   "linux-x64": "dist/ota",
   "linux-arm64": "dist/ota-linux-arm64",
 };
+const nodeTargets = { "js": "dist/ota.js", "linux-armv7": "dist/ota-linux-armv7" };
+const all: Record<string, string> = { ...bunTargets, ...nodeTargets };
 
 const args = process.argv.slice(2);
 const only = args.includes("--target") ? args[args.indexOf("--target") + 1] : undefined;
-if (only && !targets[only]) {
-  console.error(`unknown target ${only}; use one of ${Object.keys(targets).join(", ")}`);
+if (only && !all[only]) {
+  console.error(`unknown target ${only}; use one of ${Object.keys(all).join(", ")}`);
   process.exit(1);
 }
+const wanted = (target: string) => !only || target === only;
+mkdirSync("dist", { recursive: true });
 
 const wasm = readFileSync(createRequire(import.meta.url).resolve("node-liblzma/wasm/liblzma.wasm"));
 const inlineWasm = {
@@ -42,28 +56,55 @@ export function liblzmaWasm() { return Uint8Array.from(atob(b64), (c) => c.charC
   },
 };
 
-for (const [target, outfile] of Object.entries(targets)) {
-  if (only && target !== only) continue;
-  const started = performance.now();
+async function build(options: Record<string, unknown>) {
   const result = await Bun.build({
     entrypoints: ["bin/ota.ts"],
-    // --smol: a smaller heap, collected more often; memory must stay flat on small devices
-    compile: { target: `bun-${target}`, outfile, execArgv: ["--smol"] },
     minify: true,
-    bytecode: true,
-    format: "esm",
     plugins: [inlineWasm],
+    ...options,
   });
   if (!result.success) {
     console.error(result.logs);
     process.exit(1);
   }
-  console.log(
-    `built ${outfile} (${target}) in ${((performance.now() - started) / 1000).toFixed(1)} s`,
-  );
+  return result;
 }
 
-// The systemd unit that starts the daemon at boot ships next to the binary.
+function done(outfile: string, target: string, started: number) {
+  const seconds = ((performance.now() - started) / 1000).toFixed(1);
+  console.log(`built ${outfile} (${target}) in ${seconds} s`);
+}
+
+for (const [target, outfile] of Object.entries(bunTargets)) {
+  if (!wanted(target)) continue;
+  const started = performance.now();
+  await build({
+    // --smol: a smaller heap, collected more often; memory must stay flat on small devices
+    compile: { target: `bun-${target}`, outfile, execArgv: ["--smol"] },
+    bytecode: true,
+    format: "esm",
+  });
+  done(outfile, target, started);
+}
+
+if (Object.keys(nodeTargets).some(wanted)) {
+  const started = performance.now();
+  // Node 20's single executables run one CommonJS script, so both Node builds are CommonJS.
+  const result = await build({ target: "node", format: "cjs" });
+  const output = result.outputs[0];
+  if (!output) throw new Error("the Node bundle has no output");
+  const bundle = await output.text();
+  if (wanted("js")) {
+    writeScript(bundle, nodeTargets.js);
+    done(nodeTargets.js, "js", started);
+  }
+  if (wanted("linux-armv7")) {
+    await writeArmv7Sea(bundle, nodeTargets["linux-armv7"]);
+    done(nodeTargets["linux-armv7"], "linux-armv7", started);
+  }
+}
+
+// The systemd units, and the bus policy of mender-auth daemon, ship next to the binaries.
 copyFileSync("examples/systemd/ota.service", "dist/ota.service");
 copyFileSync("examples/systemd/ota-auth.service", "dist/ota-auth.service");
 copyFileSync(

@@ -17,8 +17,10 @@ PACKAGES=(
   e2fsprogs xz-utils zstd openssl dpkg
   # mender-artifact modify/cp on disk images asks parted for the partition table
   parted python3
-  # the arm64 binary under emulation
-  qemu-user-static libc6-arm64-cross
+  # the arm64 and armv7 binaries under emulation; the armv7 build runs its node under
+  # qemu-arm to make the executable's blob, and strips it with the ARM binutils
+  qemu-user-static libc6-arm64-cross libc6-armhf-cross libstdc++6-armhf-cross
+  libatomic1-armhf-cross binutils-arm-linux-gnueabihf
   # networking for peer tests, time/memory measurement
   iproute2 time curl
   # bench/serve.ts: nginx is the reference server, wrk loads both (tc for the LAN is iproute2)

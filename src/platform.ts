@@ -1,13 +1,30 @@
 /**
  * The one place that looks at which runtime runs ota (Deno from source, Bun in the compiled
- * binary). Everything else uses Web APIs and `node:` built-ins only.
+ * binary, Node for dist/ota.js and the armv7 executable). Everything else uses Web APIs and
+ * `node:` built-ins only.
  */
+import { realpathSync } from "node:fs";
+import process from "node:process";
 import { serveNode } from "./node_http.ts";
+import { nodeFetch } from "./platform/node_fetch.ts";
 
 // deno-lint-ignore no-explicit-any
 const g = globalThis as any;
 
 export const runtime: "bun" | "deno" | "node" = g.Bun ? "bun" : g.Deno ? "deno" : "node";
+
+/**
+ * The file that runs this very ota, for scripts that exec it (module shims): the compiled
+ * binary, or under Node the bundle itself (dist/ota.js, run by its `#!/usr/bin/env node`
+ * line). Undefined when a runtime runs the source.
+ */
+export function ownExecutable(): string | undefined {
+  const path = process.execPath;
+  if (!/\/(deno|bun|node)$/.test(path)) return path;
+  const script = process.argv[1];
+  if (runtime === "node" && script?.endsWith(".js")) return realpathSync(script);
+  return undefined;
+}
 
 export interface HttpClientOptions {
   /** PEM certificate(s) to trust in addition to the system store. */
@@ -22,8 +39,9 @@ export interface HttpClientOptions {
 }
 
 /**
- * A `fetch` that honours a trusted CA, SkipVerify and an explicit proxy. The two runtimes
- * take these as different, non-standard options; this is where that difference lives.
+ * A `fetch` that honours a trusted CA, SkipVerify and an explicit proxy. Bun and Deno take
+ * these as different, non-standard options, Node's global fetch not at all (there a small
+ * fetch over node:https does it); this is where that difference lives.
  */
 export function httpFetch(options: HttpClientOptions): typeof fetch {
   if (runtime === "bun") {
@@ -53,6 +71,9 @@ export function httpFetch(options: HttpClientOptions): typeof fetch {
       ...(options.cert ? { cert: options.cert, key: options.key } : {}),
     });
     return (input, init) => fetch(input, { ...init, client } as unknown as RequestInit);
+  }
+  if (runtime === "node" && (options.ca || options.proxy || options.insecure)) {
+    return nodeFetch(options);
   }
   return fetch;
 }

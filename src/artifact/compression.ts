@@ -6,6 +6,7 @@
  * reads, so memory stays flat even for data that expands a thousandfold.
  */
 import { once } from "node:events";
+import process from "node:process";
 import type { Transform } from "node:stream";
 import zlib from "node:zlib";
 import { asOtaError, fail } from "../errors.ts";
@@ -77,6 +78,7 @@ export function decompress(
     case "gzip":
       return pumpNodeTransform(input, zlib.createGunzip({ chunkSize: 256 * 1024 }), "gzip");
     case "zstd":
+      zstdAvailable();
       return pumpNodeTransform(input, zlib.createZstdDecompress({ chunkSize: 256 * 1024 }), "zstd");
     case "xz":
       return xzDecompress(input, { memlimit: options.xzMemlimit });
@@ -100,11 +102,26 @@ export function compress(
     case "gzip":
       return pumpNodeTransform(input, zlib.createGzip({ level: level ?? 6 }), "gzip");
     case "zstd": {
+      zstdAvailable();
       const params = { [zlib.constants.ZSTD_c_compressionLevel]: zstdLevel(level) };
       return pumpNodeTransform(input, zlib.createZstdCompress({ params }), "zstd");
     }
     case "xz":
       return xzCompress(input, level ?? 6);
+  }
+}
+
+/**
+ * zstd comes from node:zlib, which has it in Bun, Deno and Node >= 22.15, not in Node 20 (the
+ * armv7 executable). No npm package was found that decodes zstd in WebAssembly pull by pull,
+ * with its errors reported, and also encodes it (see the README), so there it is refused.
+ */
+function zstdAvailable(): void {
+  if (typeof zlib.createZstdDecompress !== "function") {
+    fail(
+      "ZSTD_UNAVAILABLE",
+      `this runtime (Node ${process.versions.node}) has no zstd; Node >= 22.15 has it, or use gzip or xz`,
+    );
   }
 }
 
