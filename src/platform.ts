@@ -72,7 +72,7 @@ export function httpFetch(options: HttpClientOptions): typeof fetch {
     });
     return (input, init) => fetch(input, { ...init, client } as unknown as RequestInit);
   }
-  if (runtime === "node" && (options.ca || options.proxy || options.insecure)) {
+  if (runtime === "node" && (options.ca || options.proxy || options.insecure || options.cert)) {
     return nodeFetch(options);
   }
   return fetch;

@@ -1,8 +1,9 @@
 /**
  * A `fetch` for Node that honours an extra trusted CA, SkipVerify and a proxy: Node's global
  * fetch (undici) takes none of them without its own npm package. It covers what ota asks of
- * fetch: GET/HEAD with headers, an AbortSignal, redirects followed, and a body read as fast as
- * the caller reads it. A proxy is used as curl does: absolute-form requests for http URLs, a
+ * fetch: any method with headers and a small body (a string or bytes: managed mode's JSON and
+ * its signed auth request), a client certificate, an AbortSignal, redirects followed, and a
+ * response body read as fast as the caller reads it. A proxy is used as curl does: absolute-form requests for http URLs, a
  * CONNECT tunnel for https ones.
  */
 import { Buffer } from "node:buffer";
@@ -15,6 +16,9 @@ export interface NodeFetchOptions {
   ca?: string;
   insecure?: boolean;
   proxy?: string;
+  /** PEM client certificate and key (mutual TLS). */
+  cert?: string;
+  key?: string;
 }
 
 const REDIRECTS = new Set([301, 302, 303, 307, 308]);
@@ -111,14 +115,25 @@ function tlsOptionsFor(options: NodeFetchOptions): tls.ConnectionOptions {
     rejectUnauthorized: !options.insecure,
     // Node's `ca` replaces its bundled roots: keep them and add the configured one.
     ...(options.ca ? { ca: [...tls.rootCertificates, options.ca] } : {}),
+    ...(options.cert ? { cert: options.cert, key: options.key } : {}),
   };
 }
 
-/** Sends `request` (no body) and resolves with its response as a Web Response. */
+/** The request body as bytes: ota sends strings and byte arrays, never streams. */
+function bodyBytes(body: RequestInit["body"]): Uint8Array | undefined {
+  if (body === undefined || body === null) return undefined;
+  if (typeof body === "string") return new TextEncoder().encode(body);
+  if (body instanceof Uint8Array) return body;
+  if (body instanceof ArrayBuffer) return new Uint8Array(body);
+  throw new TypeError("this fetch sends only string or byte bodies");
+}
+
+/** Sends `request` with its body and resolves with its response as a Web Response. */
 function respond(
   request: http.ClientRequest,
   method: string,
   signal: AbortSignal | undefined,
+  body: Uint8Array | undefined,
 ): Promise<Response> {
   return new Promise<Response>((resolve, reject) => {
     request.once("response", (res) => {
@@ -133,7 +148,7 @@ function respond(
       resolve(new Response(body, { status, statusText: res.statusMessage, headers }));
     });
     request.once("error", (error) => reject(signal?.aborted ? abortError(signal) : error));
-    request.end();
+    request.end(body);
   });
 }
 
@@ -143,6 +158,9 @@ async function fetchOnce(url: URL, init: RequestInit, options: NodeFetchOptions)
   const method = init.method ?? "GET";
   const headers: Record<string, string> = {};
   new Headers(init.headers).forEach((value, name) => headers[name] = value);
+  const body = bodyBytes(init.body);
+  // a known length, as Mender 4 and 5 send it (node:http would send the body chunked)
+  if (body) headers["content-length"] = String(body.byteLength);
   const tlsOptions = tlsOptionsFor(options);
   const proxy = options.proxy ? new URL(options.proxy) : undefined;
   if (proxy && url.protocol === "https:") {
@@ -154,7 +172,7 @@ async function fetchOnce(url: URL, init: RequestInit, options: NodeFetchOptions)
       // no agent: then node:http takes the tunnelled socket from createConnection
       createConnection: () => socket as tls.TLSSocket,
     });
-    return respond(request, method, signal);
+    return respond(request, method, signal, body);
   }
   if (proxy) {
     // an http URL: the absolute-form request line goes to the proxy
@@ -167,7 +185,7 @@ async function fetchOnce(url: URL, init: RequestInit, options: NodeFetchOptions)
       path: url.href,
       headers: { host: url.host, ...headers, ...proxyAuth(proxy) },
     });
-    return respond(request, method, signal);
+    return respond(request, method, signal, body);
   }
   const request = (url.protocol === "https:" ? https : http).request(url, {
     ...tlsOptions,
@@ -176,7 +194,7 @@ async function fetchOnce(url: URL, init: RequestInit, options: NodeFetchOptions)
     signal,
     agent: false,
   });
-  return respond(request, method, signal);
+  return respond(request, method, signal, body);
 }
 
 export function nodeFetch(options: NodeFetchOptions): typeof fetch {
@@ -193,6 +211,11 @@ export function nodeFetch(options: NodeFetchOptions): typeof fetch {
         throw new TypeError(`${url.href}: too many redirects or redirects refused`);
       }
       url = new URL(location, url);
+      // as fetch does: a 303, or a 301/302 of a POST, goes on as a GET without the body
+      const method = (init.method ?? "GET").toUpperCase();
+      if (response.status === 303 || (method === "POST" && response.status < 303)) {
+        init = { ...init, method: method === "HEAD" ? "HEAD" : "GET", body: undefined };
+      }
     }
   };
 }

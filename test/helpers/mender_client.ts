@@ -16,7 +16,7 @@
  * a block device, and it recognises the running slot by comparing st_rdev of the device
  * `mount` reports on "/" with st_dev of "/", hence DIR/dev/rootfs-node.
  */
-import { BINARY, run, type RunResult } from "./mod.ts";
+import { otaExecutable, run, type RunResult } from "./mod.ts";
 import { createSlots, ensureLoops } from "./mender_slots.ts";
 
 export const MENDER = "/usr/bin/mender";
@@ -92,7 +92,7 @@ export async function createMenderDevice(
     dataDir: `${dir}/data`,
     rootfs: Boolean(options.rootfs),
     managed: Boolean(options.managed),
-    env: { OTA_BIN: BINARY, ...options.env },
+    env: { OTA_BIN: otaExecutable(), ...options.env },
   };
   const shared = options.managed ? ["share/identity", "share/inventory", "share/modules/v3"] : [];
   for (
@@ -250,7 +250,7 @@ export async function runOta(
 ): Promise<RunResult> {
   if (device.rootfs) await ensureLoops(device);
   return await run([
-    device.env.OTA_BIN ?? BINARY,
+    device.env.OTA_BIN ?? otaExecutable(),
     command,
     "--config",
     `${device.dir}/etc/mender/mender.conf`,

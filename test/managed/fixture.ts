@@ -6,7 +6,7 @@
  * artifacts written by the real mender-artifact. The same device runs the real Mender 3.4
  * daemon or `ota daemon`.
  */
-import { BINARY, sh } from "../helpers/mod.ts";
+import { otaExecutable, sh } from "../helpers/mod.ts";
 import {
   createMenderDevice,
   MENDER,
@@ -211,7 +211,7 @@ export function startClient(
   const argv = client === "mender"
     ? [MENDER, "--no-syslog", "--log-level", "debug", ...common, "daemon"]
     : [
-      device.env.OTA_BIN ?? BINARY,
+      device.env.OTA_BIN ?? otaExecutable(),
       "daemon",
       ...common,
       "--log-level",

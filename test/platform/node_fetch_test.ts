@@ -65,3 +65,66 @@ Deno.test("node fetch: an http URL through a proxy goes in absolute form; an abo
   const error = await assertRejects(() => via(origin.url(), { signal: controller.signal }));
   assert((error as Error).name === "AbortError", String(error));
 });
+
+Deno.test("node fetch: a signed POST body arrives byte for byte, with a client certificate", async () => {
+  await using dir = await tempDir();
+  const make = (name: string) =>
+    sh([
+      ..."openssl req -x509 -newkey rsa:2048 -nodes -days 2".split(" "),
+      ...["-subj", `/CN=${name}`, "-addext", "subjectAltName=IP:127.0.0.1"],
+      ...["-keyout", `${dir.path}/${name}.key`, "-out", `${dir.path}/${name}.pem`],
+    ]);
+  await make("server");
+  await make("device");
+  const read = (name: string) => Deno.readTextFile(`${dir.path}/${name}`);
+  const [serverCert, serverKey, deviceCert, deviceKey] = await Promise.all(
+    ["server.pem", "server.key", "device.pem", "device.key"].map(read),
+  );
+  const seen: { method?: string; length?: string; body: Uint8Array; authorized: boolean }[] = [];
+  const { createServer } = await import("node:https");
+  const server = createServer({
+    cert: serverCert,
+    key: serverKey,
+    ca: deviceCert,
+    requestCert: true,
+    rejectUnauthorized: true,
+  }, (request, response) => {
+    const chunks: Uint8Array[] = [];
+    request.on("data", (chunk: Uint8Array) => chunks.push(chunk));
+    request.on("end", () => {
+      seen.push({
+        method: request.method,
+        length: request.headers["content-length"],
+        body: new Uint8Array(chunks.flatMap((c) => [...c])),
+        // deno-lint-ignore no-explicit-any
+        authorized: (request.socket as any).authorized === true,
+      });
+      response.writeHead(200, { "content-type": "application/jwt" }).end("token");
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  const port = (server.address() as { port: number }).port;
+  try {
+    const body = new TextEncoder().encode('{"id_data":"{\\"mac\\":\\"00:11\\"}"}\n');
+    const url = `https://127.0.0.1:${port}/api/devices/v1/authentication/auth_requests`;
+    await assertRejects(() => nodeFetch({ ca: serverCert })(url, { method: "POST", body }));
+    const response = await nodeFetch({ ca: serverCert, cert: deviceCert, key: deviceKey })(url, {
+      method: "POST",
+      body,
+    });
+    assertEquals(await response.text(), "token");
+    const last = seen.at(-1);
+    assertEquals(last?.method, "POST");
+    assertEquals(last?.length, String(body.byteLength));
+    assertEquals(last?.body, body);
+    assert(last?.authorized, "the server saw the device's certificate");
+    const put = await nodeFetch({ ca: serverCert, cert: deviceCert, key: deviceKey })(url, {
+      method: "PUT",
+      body: '{"status":"installing"}',
+    });
+    await put.body?.cancel();
+    assertEquals(new TextDecoder().decode(seen.at(-1)?.body), '{"status":"installing"}');
+  } finally {
+    await new Promise((resolve) => server.close(resolve));
+  }
+});
