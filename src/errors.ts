@@ -85,6 +85,10 @@ export const ERROR_CODES = [
   "SOURCE_RANGE", // a resumed download got other bytes than asked for
   "SOURCE_CHANGED", // the artifact changed on the server while it was downloaded
   "SOURCE_DOWNLOAD", // a download failed after all retries
+  // Adaptive updates (each falls back to downloading the whole image)
+  "ADAPTIVE_INDEX_INVALID", // an adaptive artifact's block index does not fit its payload
+  "ADAPTIVE_MISMATCH", // bytes fetched or copied for an adaptive update do not match the index
+  "ADAPTIVE_UNAVAILABLE", // no adaptive update here: no byte ranges, or no readable running slot
   // The update life (install, commit, rollback)
   "UPDATE_IN_PROGRESS", // another update has not finished
   "UPDATE_PENDING", // the bootloader has an update pending that ota did not start

@@ -187,7 +187,7 @@ export function parseMetaData(bytes: Uint8Array | undefined, index: number, limi
     bytes,
     metaDataSchema,
     `meta-data of payload ${index}`,
-    limits.jsonBytes,
+    limits.metaDataBytes,
     limits.jsonDepth,
   );
 }

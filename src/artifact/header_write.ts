@@ -5,10 +5,12 @@
  * the augment's payload type, a type-info with the augment's type, depends and provides,
  * and its meta-data when there is any; never scripts.
  */
+import { fail } from "../errors.ts";
 import { type ByteStream, concat } from "../streams.ts";
 import { compress, type Compression } from "./compression.ts";
 import { goJson } from "./go_json.ts";
 import { jsonBytes } from "./json.ts";
+import { defaultLimits } from "./limits.ts";
 import type { HeaderInfo, TypeInfo } from "./schema.ts";
 import type { SigningKey } from "./signature.ts";
 import { tarOf } from "./tar_write.ts";
@@ -43,6 +45,8 @@ export interface PayloadSpec {
   checksumProvide?: string;
   /** An unsigned augment of this payload (delta updates). */
   augment?: AugmentSpec;
+  /** Write the one file as an adaptive payload, its block index in meta-data (adaptive_writer.ts). */
+  adaptive?: { blockSize: number; pieceSize: number };
 }
 
 export interface ArtifactSpec {
@@ -109,9 +113,24 @@ async function collect(stream: ByteStream): Promise<Uint8Array> {
   return concat(chunks);
 }
 
+/**
+ * The header's compression: an adaptive payload's header carries its block index, so it is
+ * gzipped even when the payload is not (mender-artifact 3.9 and Mender 3.4 read them apart).
+ */
+export function headerCompression(spec: ArtifactSpec): Compression {
+  return spec.payload.adaptive && spec.compression === "none" ? "gzip" : spec.compression;
+}
+
 function compressed(spec: ArtifactSpec, tar: Uint8Array): Promise<Uint8Array> {
+  if (tar.byteLength > defaultLimits.headerBytes) {
+    fail(
+      "LIMIT_EXCEEDED",
+      `the header would be ${tar.byteLength} bytes, more than readers take (${defaultLimits.headerBytes}); ` +
+        "for an adaptive image this large, use a larger --adaptive-block-size",
+    );
+  }
   const stream = new Blob([tar as BlobPart]).stream();
-  return collect(compress(stream, spec.compression, { level: spec.compressionLevel }));
+  return collect(compress(stream, headerCompression(spec), { level: spec.compressionLevel }));
 }
 
 /** `header.tar*`: header-info, the scripts, type-info and meta-data of the payload. */

@@ -13,11 +13,20 @@ import { fail } from "../errors.ts";
 import { readFileStream, syncDir, writeFully } from "../files.ts";
 import { bytesOf, type ByteStream } from "../streams.ts";
 import { mergeAugmentMetaData, mergeAugmentTypeInfo } from "./augment.ts";
+import { ADAPTIVE_KEY } from "./adaptive_index.ts";
+import {
+  adaptiveBody,
+  type AdaptivePlan,
+  type AdaptiveWriteOptions,
+  adaptiveWriteOptions,
+  planAdaptive,
+} from "./adaptive_writer.ts";
 import { compress, compressionSuffix } from "./compression.ts";
 import {
   type ArtifactSpec,
   augmentHeaderMember,
   type FileSource,
+  headerCompression,
   headerMember,
   type PayloadSpec,
 } from "./header_write.ts";
@@ -173,20 +182,29 @@ export async function writeArtifact(
   checkSpec(spec);
   const mtime = options.mtime ?? Math.floor(Date.now() / 1000);
   const augment = spec.payload.augment;
-  const all = await hashAll([...spec.payload.files, ...augment?.files ?? []], options.onProgress);
+  const adaptive = spec.payload.adaptive && await planned(spec, mtime, options.onProgress);
+  const all = adaptive
+    ? [adaptive.file]
+    : await hashAll([...spec.payload.files, ...augment?.files ?? []], options.onProgress);
   const files = all.slice(0, spec.payload.files.length);
   const augmentFiles = all.slice(spec.payload.files.length);
   const total = all.reduce((sum, f) => sum + f.size, 0);
-  const payload = spec.payload.checksumProvide && files[0]
+  let payload = spec.payload.checksumProvide && files[0]
     ? withProvide(spec.payload, spec.payload.checksumProvide, files[0].sha256)
     : spec.payload;
+  if (adaptive) {
+    payload = {
+      ...payload,
+      metaData: { ...payload.metaData, [ADAPTIVE_KEY]: adaptive.plan.index },
+    };
+  }
   if (augment) {
     // what ota reads it may write: an augment adds to the signed header, never changes it
     mergeAugmentTypeInfo(payload.typeInfo, augment.typeInfo);
     if (augment.metaData) mergeAugmentMetaData(payload.metaData, augment.metaData);
   }
 
-  const suffix = compressionSuffix(spec.compression);
+  const suffix = compressionSuffix(headerCompression(spec));
   const version = bytesOf(`{"format":"mender","version":3}`);
   const header = await headerMember(spec, payload, mtime);
   const manifest = new Map<string, string>([
@@ -231,27 +249,37 @@ export async function writeArtifact(
       const headerAt = position;
       await put(new Uint8Array(BLOCK));
       let size = 0, written = 0;
-      const body = compress(
-        dataTar(all, mtime).pipeThrough(
-          new TransformStream({
-            transform(chunk, controller) {
-              written += chunk.byteLength;
-              options.onProgress?.({ phase: "write", bytes: written, total });
-              controller.enqueue(chunk);
-            },
-          }),
-        ),
-        spec.compression,
-        { level: spec.compressionLevel },
-      );
+      const onWritten = (n: number) =>
+        options.onProgress?.({ phase: "write", bytes: written += n, total });
+      const body = adaptive
+        ? adaptiveBody(
+          adaptive.file.source.name,
+          openSource(adaptive.file.source),
+          adaptive.plan,
+          adaptive.options,
+          onWritten,
+        )
+        : compress(
+          dataTar(all, mtime).pipeThrough(
+            new TransformStream({
+              transform(chunk, controller) {
+                onWritten(chunk.byteLength);
+                controller.enqueue(chunk);
+              },
+            }),
+          ),
+          spec.compression,
+          { level: spec.compressionLevel },
+        );
       for await (const chunk of body) {
         await put(chunk);
         size += chunk.byteLength;
       }
       await put(tarPadding(size));
+      const data = `data/0000.tar${compressionSuffix(spec.compression)}`;
       await writeFully(
         handle,
-        tarHeader({ name: `data/0000.tar${suffix}`, size, mode: 0o600, mtime, owner: "root" }),
+        tarHeader({ name: data, size, mode: 0o600, mtime, owner: "root" }),
         headerAt,
       );
     }
@@ -266,6 +294,27 @@ export async function writeArtifact(
     await fs.rm(temp, { force: true });
     throw error;
   }
+}
+
+/** The first pass over an adaptive payload's one image: its hashes, index and pieces. */
+async function planned(
+  spec: ArtifactSpec,
+  mtime: number,
+  onProgress: WriteOptions["onProgress"],
+): Promise<{ file: HashedFile; plan: AdaptivePlan; options: AdaptiveWriteOptions }> {
+  const options = adaptiveWriteOptions(spec.payload.adaptive!, spec, mtime); // adaptive payloads only
+  const source = spec.payload.files[0]!; // exactly one, checked by adaptiveWriteOptions
+  const total = "path" in source
+    ? (await fs.stat(source.path).catch((e) => unreadable(source.path, e))).size
+    : source.bytes.byteLength;
+  let hashed = 0;
+  const plan = await planAdaptive(
+    source.name,
+    openSource(source),
+    options,
+    (n) => onProgress?.({ phase: "hash", bytes: hashed += n, total }),
+  );
+  return { file: { source, size: plan.size, sha256: plan.sha256 }, plan, options };
 }
 
 function unreadable(path: string, error: unknown): never {

@@ -108,6 +108,11 @@ function commonOptions(command: Command, withFiles: boolean, order: FlagOrder): 
   return command;
 }
 
+function wholeNumber(text: string, flag: string): number {
+  if (!/^\d{1,9}$/.test(text)) fail("BAD_ARGUMENTS", `${flag} takes a number of bytes`);
+  return Number(text);
+}
+
 function scripts(paths: string[] = []) {
   return paths.map((path) => ({
     name: basename(path),
@@ -257,13 +262,20 @@ export function artifactWriteCommand(progressMode: () => ProgressMode): Command 
   )
     .option("--legacy-rootfs-image-checksum", "store the checksum as rootfs_image_checksum")
     .option("--no-checksum-provide", "do not write the rootfs-image.checksum provide")
+    .option(
+      "--adaptive",
+      "index the image's blocks in the signed header, so that ota fetches only changed blocks",
+    )
+    .option("--adaptive-block-size <bytes>", "bytes per hashed block (the file system's)", "4096")
+    .option("--adaptive-piece-size <bytes>", "image bytes per compressed piece", "65536")
     .addHelpText(
       "after",
       `
 Examples:
   ota artifact write rootfs-image -n release-2 -t raspberrypi4 -f rootfs.ext4 -o release-2.mender
   ota artifact write rootfs-image -n release-2 -t board-a -t board-b -f rootfs.ext4 \\
-      --compression lzma -k signing.key -s ArtifactInstall_Enter_00_check`,
+      --compression lzma -k signing.key -s ArtifactInstall_Enter_00_check
+  ota artifact write rootfs-image -n release-3 -t raspberrypi4 -f rootfs.ext4 --adaptive`,
     )
     .action(
       async (
@@ -271,6 +283,9 @@ Examples:
           file?: string[];
           legacyRootfsImageChecksum?: boolean;
           checksumProvide?: boolean;
+          adaptive?: boolean;
+          adaptiveBlockSize: string;
+          adaptivePieceSize: string;
         },
       ) => {
         const [file, ...extra] = o.file ?? [];
@@ -292,6 +307,12 @@ Examples:
             : o.legacyRootfsImageChecksum
             ? "rootfs_image_checksum"
             : "rootfs-image.checksum",
+          adaptive: o.adaptive
+            ? {
+              blockSize: wholeNumber(o.adaptiveBlockSize, "--adaptive-block-size"),
+              pieceSize: wholeNumber(o.adaptivePieceSize, "--adaptive-piece-size"),
+            }
+            : undefined,
         };
         await write(baseSpec(o, payload), o, progressMode());
       },
