@@ -78,6 +78,14 @@ export const configSchema = z.object({
   ScriptsDir: z.string().default("/etc/mender/scripts"),
   ModulesDir: z.string().default("/usr/share/mender/modules/v3"),
   ArtifactInfoFile: z.string().default("/etc/mender/artifact_info"),
+  /** ota: fetch only the changed blocks of an adaptive rootfs-image artifact over HTTP. */
+  AdaptiveUpdates: z.boolean().default(true),
+  /**
+   * ota: where adaptive updates read slot A's (B's) bytes when not from RootfsPartA (B)
+   * itself: a read-only view of the partition, or the image behind a simulated board.
+   */
+  AdaptiveReadPartA: z.string().min(1).optional(),
+  AdaptiveReadPartB: z.string().min(1).optional(),
   ...managedKeys,
 }).passthrough().superRefine((config, ctx) => {
   if (config.ArtifactVerifyKey && config.ArtifactVerifyKeys?.length) {

@@ -11,6 +11,7 @@ import { type BootEnv, bootEnvFor } from "./bootloader/mod.ts";
 import type { DownloadContext, HandlerContext, PayloadHandler } from "./handler.ts";
 import { writePartition } from "./partition_writer.ts";
 import { type ActiveProbe, findSlots, partitionSize, type Slots } from "./partitions.ts";
+import { downloadAdaptive } from "./rootfs_adaptive.ts";
 
 function origPartFile(ctx: HandlerContext): string {
   return `${ctx.paths.dataDir}/rootfs-image/orig-part`;
@@ -108,6 +109,7 @@ export function rootfsHandler(
         );
       }
       const capacity = await partitionSize(inactive.path);
+      if (await downloadAdaptive(ctx, { active, inactive }, capacity)) return;
       let count = 0;
       for await (const file of files) {
         if (++count > 1) {

@@ -56,8 +56,9 @@ async function dependsOf(file: string): Promise<string[]> {
   return match && match[1] ? match[1].split(",").map(normalise) : [];
 }
 
-export async function guestKernel(): Promise<Kernel> {
-  const pkg = await kernelPackage();
+/** The board's kernel: PKG (a linux-image-*-amd64 package), by default the current one. */
+export async function guestKernel(pkg?: string): Promise<Kernel> {
+  pkg ??= await kernelPackage();
   const version = pkg.replace(/^linux-image-/, "");
   const dir = await unpacked(pkg);
   const index = await indexModules(`${dir}/lib/modules/${version}/kernel`);
