@@ -20,14 +20,12 @@ function mismatch(message: string): OtaError {
   return new OtaError("ADAPTIVE_MISMATCH", message);
 }
 
-/** Decompresses one gzip member or zstd frame, refusing more than `expected` bytes. */
+/** Decompresses one gzip member, refusing more than `expected` bytes. */
 function inflate(index: AdaptiveIndex, bytes: Uint8Array, expected: number, what: string) {
   if (index.compression === "none") return bytes;
   try {
     const options = { maxOutputLength: Math.max(1, expected) };
-    const out = index.compression === "gzip"
-      ? zlib.gunzipSync(bytes, options)
-      : zlib.zstdDecompressSync(bytes, options);
+    const out = zlib.gunzipSync(bytes, options);
     return new Uint8Array(out.buffer, out.byteOffset, out.byteLength);
   } catch (error) {
     throw mismatch(`${what} does not decompress (${(error as Error).message})`);

@@ -2,7 +2,7 @@
  * Writing the payload of an adaptive rootfs-image artifact (see adaptive_index.ts). The
  * image is read twice, as the writer reads every payload: the first pass hashes it (the
  * whole image for the manifest, each block for the index) and compresses each piece on
- * its own to learn its length; the second pass compresses the same pieces again into the
+ * its own (a gzip member) to learn its length; the second pass compresses the same pieces again into the
  * data member and checks that they came out the same, so a file that changed in between is
  * refused instead of being described wrongly.
  */
@@ -17,7 +17,7 @@ import {
   HASH_BYTES,
   tailLength,
 } from "./adaptive_index.ts";
-import { type Compression, zstdLevel } from "./compression.ts";
+import type { Compression } from "./compression.ts";
 import { END_OF_ARCHIVE, tarHeader, tarPadding } from "./tar_write.ts";
 
 export interface AdaptiveWriteOptions {
@@ -40,17 +40,9 @@ export interface AdaptivePlan {
   lengths: number[];
 }
 
-/** Compresses one piece as a gzip member or a zstd frame of its own. */
-export function compressPiece(
-  bytes: Uint8Array,
-  compression: Exclude<AdaptiveCompression, "none">,
-  level?: number,
-): Uint8Array {
-  return compression === "gzip"
-    ? zlib.gzipSync(bytes, { level: level ?? 6 })
-    : zlib.zstdCompressSync(bytes, {
-      params: { [zlib.constants.ZSTD_c_compressionLevel]: zstdLevel(level) },
-    });
+/** Compresses one piece as a gzip member of its own. */
+export function compressPiece(bytes: Uint8Array, level?: number): Uint8Array {
+  return zlib.gzipSync(bytes, { level: level ?? 6 });
 }
 
 /** Exact `size`-byte chunks of a stream (the last one shorter). */
@@ -87,10 +79,11 @@ export function adaptiveWriteOptions(
   if (spec.payload.files.length !== 1 || spec.payload.augment) {
     fail("BAD_ARGUMENTS", "an adaptive payload is exactly one image file, without an augment");
   }
-  if (spec.compression === "xz") {
+  if (spec.compression !== "none" && spec.compression !== "gzip") {
     fail(
       "BAD_ARGUMENTS",
-      "an adaptive payload is written with --compression none, gzip or zstd (xz pieces cannot be fetched alone)",
+      `an adaptive payload is written with --compression gzip or none, not ${spec.compression}: ` +
+        "its pieces must decompress alone, for ota and Mender's client alike",
     );
   }
   const { blockSize, pieceSize } = sizes;
@@ -111,18 +104,14 @@ export function adaptiveWriteOptions(
 
 function leadOf(name: string, size: number, options: AdaptiveWriteOptions): Uint8Array {
   const header = tarHeader({ name, size, mtime: options.mtime, owner: "root" });
-  return options.compression === "none"
-    ? header
-    : compressPiece(header, options.compression, options.level);
+  return options.compression === "none" ? header : compressPiece(header, options.level);
 }
 
 function tailOf(size: number, options: AdaptiveWriteOptions): Uint8Array {
   const tail = new Uint8Array(tailLength(size));
   tail.set(tarPadding(size));
   tail.set(END_OF_ARCHIVE, tail.byteLength - END_OF_ARCHIVE.byteLength);
-  return options.compression === "none"
-    ? tail
-    : compressPiece(tail, options.compression, options.level);
+  return options.compression === "none" ? tail : compressPiece(tail, options.level);
 }
 
 /** The first pass over the image `name`. */
@@ -146,7 +135,7 @@ export async function planAdaptive(
       );
     }
     if (options.compression !== "none") {
-      lengths.push(compressPiece(piece, options.compression, options.level).byteLength);
+      lengths.push(compressPiece(piece, options.level).byteLength);
     }
     onBytes?.(piece.byteLength);
   }
@@ -196,7 +185,7 @@ export function adaptiveBody(
       size += piece.byteLength;
       if (options.compression === "none") yield piece;
       else {
-        const packed = compressPiece(piece, options.compression, options.level);
+        const packed = compressPiece(piece, options.level);
         if (packed.byteLength !== plan.lengths[i]) changed();
         yield packed;
       }

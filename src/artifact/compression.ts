@@ -126,7 +126,7 @@ function zstdAvailable(): void {
 }
 
 /** Maps the 1..9 scale onto zstd's 1..19; zstd's own default (3) when unset. */
-export function zstdLevel(level: number | undefined): number {
+function zstdLevel(level: number | undefined): number {
   return level === undefined ? 3 : Math.max(1, Math.min(19, Math.round(level * 19 / 9)));
 }
 

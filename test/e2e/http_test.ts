@@ -14,6 +14,9 @@ const config = {
   RetryDownloadCount: 4,
   RetryDownloadMaxIntervalSeconds: 1,
   DownloadIdleTimeoutSeconds: 2,
+  // one body for the whole artifact, request by request; the head read by byte ranges
+  // first (adaptive updates) is held to the same faults in adaptive_http_test.ts
+  AdaptiveUpdates: false,
 };
 
 async function installOver(faults: Faults) {
