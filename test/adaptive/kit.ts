@@ -8,9 +8,24 @@ import { writeArtifact } from "../../src/artifact/writer.ts";
 import type { Compression } from "../../src/artifact/compression.ts";
 import type { SigningKey } from "../../src/artifact/signature.ts";
 import { parseRange } from "../../src/server/range.ts";
+import { readTarHeader } from "../../src/adaptive/tar_header.ts";
 import { pseudoRandomBytes } from "../helpers/mod.ts";
 
 export const BLOCK = 4096;
+
+/** The outer members of an artifact by name: offset of the body and its bytes. */
+export function members(artifact: Uint8Array): Map<string, { offset: number; bytes: Uint8Array }> {
+  const found = new Map<string, { offset: number; bytes: Uint8Array }>();
+  for (let at = 0; at + 512 <= artifact.length;) {
+    const header = readTarHeader(artifact.subarray(at, at + 512));
+    if (!header) break;
+    const offset = at + 512;
+    found.set(header.name, { offset, bytes: artifact.subarray(offset, offset + header.size) });
+    at = offset + Math.ceil(header.size / 512) * 512;
+  }
+  return found;
+}
+
 
 export interface Images {
   old: Uint8Array;
@@ -83,6 +98,7 @@ export interface Served {
 }
 
 export interface RangeServer extends AsyncDisposable {
+  base: string;
   url: string;
   served: Served;
 }
@@ -94,6 +110,10 @@ export interface ServeOptions {
   /** Answer a range starting at or after this offset with 503, this many times. */
   busyFrom?: { offset: number; times: number };
   etag?: string;
+  /** Answer GET /artifacts with this (a peer's listing). */
+  listing?: unknown;
+  /** Awaited before a range is answered (a test holds the answer there). */
+  beforeRange?: (range: { start: number; end: number }) => Promise<void> | void;
 }
 
 /** Serves `file` at every path, with Range, If-Range and a strong ETag. */
@@ -102,12 +122,16 @@ export function rangeServer(file: Uint8Array, options: ServeOptions = {}): Range
   const ranges: Served["ranges"] = [];
   let sent = 0;
   let busy = options.busyFrom?.times ?? 0;
-  const server = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen() {} }, (request) => {
+  const server = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen() {} }, async (request) => {
+    if (options.listing && new URL(request.url).pathname === "/artifacts") {
+      return Response.json(options.listing);
+    }
     const honoured = !options.ignoreRange &&
       (request.headers.get("if-range") ?? etag) === etag;
     const range = honoured ? parseRange(request.headers.get("range"), file.length) : undefined;
     const partial = range?.kind === "partial" ? range : undefined;
     ranges.push(partial ? { start: partial.start, end: partial.end } : undefined);
+    if (partial) await options.beforeRange?.(partial);
     if (partial && options.busyFrom && partial.start >= options.busyFrom.offset && busy > 0) {
       busy--;
       return new Response("busy", { status: 503, headers: { "retry-after": "0" } });
@@ -129,6 +153,7 @@ export function rangeServer(file: Uint8Array, options: ServeOptions = {}): Range
     return new Response(body as BodyInit, { status: partial ? 206 : 200, headers });
   });
   return {
+    base: `http://127.0.0.1:${server.addr.port}`,
     url: `http://127.0.0.1:${server.addr.port}/release-2.mender`,
     served: { ranges, sent: () => sent },
     async [Symbol.asyncDispose]() {

@@ -10,24 +10,10 @@ import zlib from "node:zlib";
 import { blockHash, pieceSpan, readAdaptiveIndex } from "../../src/artifact/adaptive_index.ts";
 import { verifyArtifact } from "../../src/artifact/reader.ts";
 import { readFileStream } from "../../src/files.ts";
-import { readTarHeader } from "../../src/adaptive/tar_header.ts";
 import { OtaError } from "../../src/errors.ts";
 import { assert, assertEquals, assertRejects } from "../helpers/assert.ts";
 import { tempDir } from "../helpers/mod.ts";
-import { adaptiveArtifact, BLOCK, images } from "./kit.ts";
-
-/** The outer members of an artifact by name: offset of the body and its bytes. */
-export function members(artifact: Uint8Array): Map<string, { offset: number; bytes: Uint8Array }> {
-  const found = new Map<string, { offset: number; bytes: Uint8Array }>();
-  for (let at = 0; at + 512 <= artifact.length;) {
-    const header = readTarHeader(artifact.subarray(at, at + 512));
-    if (!header) break;
-    const offset = at + 512;
-    found.set(header.name, { offset, bytes: artifact.subarray(offset, offset + header.size) });
-    at = offset + Math.ceil(header.size / 512) * 512;
-  }
-  return found;
-}
+import { adaptiveArtifact, BLOCK, images, members } from "./kit.ts";
 
 const decoders = { gzip: ["gzip", "-dc"], none: ["cat"] } as const;
 
