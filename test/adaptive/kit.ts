@@ -26,7 +26,6 @@ export function members(artifact: Uint8Array): Map<string, { offset: number; byt
   return found;
 }
 
-
 export interface Images {
   old: Uint8Array;
   new: Uint8Array;
