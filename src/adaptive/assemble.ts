@@ -11,8 +11,10 @@ import { createHash } from "node:crypto";
 import { promises as fs } from "node:fs";
 import { type AdaptiveIndex, pieceCount, pieceSpan } from "../artifact/adaptive_index.ts";
 import { OtaError } from "../errors.ts";
+import { collectEvery } from "../platform.ts";
 import type { ByteStream } from "../streams.ts";
-import { blockMatches, checkLead, checkTail, decodePiece } from "./pieces.ts";
+import { crc32 } from "node:zlib";
+import { checkLead, checkTail, decodePiece } from "./pieces.ts";
 import { FETCH, type Plan, type Span, ZERO } from "./plan.ts";
 import type { ArtifactRanges, PayloadLayout, RangedBody } from "./ranged_source.ts";
 
@@ -48,6 +50,7 @@ const RUN = 1024 * 1024;
 class SpanReader {
   #body?: RangedBody;
   #reader?: ReadableStreamDefaultReader<Uint8Array>;
+  #opening?: Promise<void>;
   #buffer: Uint8Array = new Uint8Array(0);
 
   constructor(readonly span: Span, readonly o: AssembleOptions, readonly stats: AssembleStats) {}
@@ -57,13 +60,24 @@ class SpanReader {
   }
 
   async #open(unit: number): Promise<void> {
-    await this.close();
+    await this.#drop();
     this.#body = await this.o.ranges.open({ start: this.#start(unit), end: this.span.end });
     this.#reader = this.#body.stream.getReader();
   }
 
+  /** Sends the request now, to be read later: it is under way while other pieces are copied. */
+  prefetch(): void {
+    this.#opening ??= this.#open(this.span.first);
+    this.#opening.catch(() => {}); // awaited, and reported, when the request is read
+  }
+
   /** The stored bytes of `unit`, read from the current request. */
   async #unit(unit: number): Promise<Uint8Array> {
+    if (this.#opening) {
+      const opening = this.#opening;
+      this.#opening = undefined;
+      await opening;
+    }
     if (!this.#reader) await this.#open(unit);
     const end = unit < pieceCount(this.o.index) ? this.#start(unit + 1) : this.span.end;
     const length = end - this.#start(unit);
@@ -99,11 +113,18 @@ class SpanReader {
     }
   }
 
-  async close(): Promise<void> {
+  async #drop(): Promise<void> {
     const reader = this.#reader;
     this.#reader = undefined;
     this.#buffer = new Uint8Array(0);
     await reader?.cancel().catch(() => {});
+  }
+
+  async close(): Promise<void> {
+    const opening = this.#opening;
+    this.#opening = undefined;
+    await opening?.catch(() => {});
+    await this.#drop();
   }
 }
 
@@ -121,15 +142,27 @@ class Assembly {
   readonly stats: AssembleStats = { copied: 0, zeros: 0, repaired: 0, refetched: 0 };
   #next = 0;
   #reader?: SpanReader;
-  constructor(readonly o: AssembleOptions, readonly slot: fs.FileHandle) {}
+
+  /** The next request, sent ahead: one is read while the one after it is under way. */
+  #upcoming?: SpanReader;
+
+  constructor(readonly o: AssembleOptions, readonly slot: fs.FileHandle) {
+    this.#sendNext();
+  }
+
+  #sendNext(): void {
+    const span = this.o.plan.spans[this.#next++];
+    this.#upcoming = span && new SpanReader(span, this.o, this.stats);
+    this.#upcoming?.prefetch();
+  }
 
   /** The reader of the request holding `unit` (requests are taken in order). */
   async #readerFor(unit: number): Promise<SpanReader> {
     while (!this.#reader || unit > this.#reader.span.last) {
       await this.#reader?.close();
-      const span = this.o.plan.spans[this.#next++];
-      if (!span) throw new OtaError("INTERNAL", `no request covers piece ${unit}`);
-      this.#reader = new SpanReader(span, this.o, this.stats);
+      if (!this.#upcoming) throw new OtaError("INTERNAL", `no request covers piece ${unit}`);
+      this.#reader = this.#upcoming;
+      this.#sendNext();
     }
     return this.#reader;
   }
@@ -138,7 +171,11 @@ class Assembly {
     return await (await this.#readerFor(p)).read(p, (s) => decodePiece(this.o.index, p, s));
   }
 
-  /** Pieces `[from, to)`, none of them fetched: copied and made, then checked block by block. */
+  /**
+   * Pieces `[from, to)`, none of them fetched: copied and made. Each copied block must still
+   * have the CRC-32 it had when its SHA-256 was found in the index (the running slot may
+   * have changed since); the image's SHA-256 is checked at the end all the same.
+   */
   async local(from: number, to: number): Promise<Uint8Array> {
     const { index, plan } = this.o;
     const start = pieceSpan(index, from).start;
@@ -165,8 +202,8 @@ class Assembly {
       const span = pieceSpan(index, p);
       for (let at = span.start; at < span.end; at += index.blockSize) {
         const block = out.subarray(at - start, Math.min(span.end, at + index.blockSize) - start);
-        if (plan.sources[at / index.blockSize] === ZERO) continue;
-        if (blockMatches(index, at / index.blockSize, block)) continue;
+        const b = at / index.blockSize;
+        if (plan.sources[b] === ZERO || crc32(block) === plan.crcs[b]) continue;
         out.set(await this.repair(p), span.start - start);
         break;
       }
@@ -200,11 +237,14 @@ class Assembly {
 
   async close(): Promise<void> {
     await this.#reader?.close();
+    await this.#upcoming?.close();
   }
 }
 
 async function* pieces(o: AssembleOptions, assembly: Assembly): AsyncGenerator<Uint8Array> {
   const whole = createHash("sha256");
+  // every run and piece is a new buffer: collected as the payload reader's are (payload.ts)
+  const collect = collectEvery(32 * 1024 * 1024);
   const count = pieceCount(o.index);
   for (let p = 0; p < count;) {
     let bytes: Uint8Array;
@@ -216,6 +256,7 @@ async function* pieces(o: AssembleOptions, assembly: Assembly): AsyncGenerator<U
       p = to;
     }
     whole.update(bytes);
+    collect(bytes.byteLength);
     yield bytes;
   }
   await assembly.tail();

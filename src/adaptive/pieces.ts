@@ -4,7 +4,6 @@
  * its SHA-256 from the signed index; the lead must be the inner tar header of the image;
  * the tail must be only the end of the tar and of the artifact.
  */
-import { createHash } from "node:crypto";
 import zlib from "node:zlib";
 import {
   type AdaptiveIndex,
@@ -14,6 +13,7 @@ import {
   tailLength,
 } from "../artifact/adaptive_index.ts";
 import { OtaError } from "../errors.ts";
+import { digest, isZero } from "./scan.ts";
 import { readTarHeader } from "./tar_header.ts";
 
 function mismatch(message: string): OtaError {
@@ -35,9 +35,17 @@ function inflate(index: AdaptiveIndex, bytes: Uint8Array, expected: number, what
 const equal = (a: Uint8Array, b: Uint8Array) =>
   a.byteLength === b.byteLength && a.every((byte, i) => byte === b[i]);
 
+const zeroHashes = new Map<number, Uint8Array>();
+
 /** True when block `i` of the image has the bytes `block`. */
 export function blockMatches(index: AdaptiveIndex, i: number, block: Uint8Array): boolean {
-  return equal(createHash("sha256").update(block).digest(), blockHash(index, i));
+  const expected = blockHash(index, i);
+  if (block.byteLength === index.blockSize && isZero(block)) {
+    let zero = zeroHashes.get(index.blockSize);
+    if (!zero) zeroHashes.set(index.blockSize, zero = digest(block));
+    return equal(zero, expected);
+  }
+  return equal(digest(block), expected);
 }
 
 /** The image bytes of piece `p` from its stored bytes; throws ADAPTIVE_MISMATCH. */

@@ -29,6 +29,8 @@ export interface Span {
 export interface Plan {
   /** Per block: its source in the running slot, ZERO or FETCH. */
   sources: Float64Array;
+  /** Per block copied: the CRC-32 its source had when it was hashed. */
+  crcs: Uint32Array;
   /** Per piece: fetched. */
   fetched: boolean[];
   /** Requests in artifact order; the last one ends with the tail. */
@@ -56,12 +58,14 @@ export function makePlan(
   const blocks = blockCount(index);
   const zero = zeroKey(index.blockSize);
   const sources = new Float64Array(blocks);
+  const crcs = new Uint32Array(blocks);
   for (let i = 0; i < blocks; i++) {
     const key = hashKey(blockHash(index, i));
     // a short last block is never a whole block of zeros
     const short = i === blocks - 1 && index.size % index.blockSize !== 0;
-    const at = key === zero && !short ? ZERO : scan.found.get(key) ?? FETCH;
-    sources[i] = at;
+    const found = key === zero && !short ? undefined : scan.found.get(key);
+    sources[i] = key === zero && !short ? ZERO : found?.offset ?? FETCH;
+    crcs[i] = found?.crc ?? 0;
   }
   const pieces = pieceCount(index);
   const perPiece = index.pieceSize / index.blockSize;
@@ -89,5 +93,5 @@ export function makePlan(
     reused += Math.min(index.pieceSize, index.size - p * index.pieceSize);
   }
   const fetchBytes = spans.reduce((n, s) => n + s.end - s.start, 0);
-  return { sources, fetched, spans, reused, fetchBytes };
+  return { sources, crcs, fetched, spans, reused, fetchBytes };
 }

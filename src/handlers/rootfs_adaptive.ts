@@ -80,8 +80,11 @@ export async function downloadAdaptive(
   try {
     const activePath = activeReadPath(ctx, slots);
     const limit = Math.min(await partitionSize(activePath), 2 * index.size);
+    const started = performance.now();
     const scan = await scanSlot(activePath, index, limit);
     const plan = makePlan(index, scan, layout.offset, layout.fileSize);
+    const seconds = () => ((performance.now() - started) / 1000).toFixed(2);
+    ctx.log.debug(`Hashed ${mib(scan.scanned)} of ${activePath} and planned in ${seconds()} s`);
     ctx.log.info(
       `Adaptive update: ${mib(plan.reused)} of the ${mib(index.size)} image are on ${activePath} ` +
         `already; fetching ${mib(plan.fetchBytes)} of the ${mib(layout.size)} payload ` +
@@ -100,6 +103,7 @@ export async function downloadAdaptive(
     ctx.log.info(`Writing ${index.file} (${index.size} bytes) to ${slots.inactive.path}`);
     const written = await writePartition(slots.inactive.path, stream, ctx.onBytes);
     ranges.finish();
+    ctx.log.debug(`Assembled and wrote the new slot ${seconds()} s after the start`);
     ctx.log.info(
       `Wrote ${written} bytes to ${slots.inactive.path}; checksum verified. Reused ` +
         `${mib(stats.copied)} from the running slot and ${mib(stats.zeros)} of zeros; fetched ` +

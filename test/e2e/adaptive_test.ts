@@ -129,7 +129,9 @@ Deno.test("adaptive: through --from-peer, a lying peer's pieces are caught and f
     honest.base,
   );
   assertEquals(install.code, 0, install.stderr);
-  assertEquals(liar.served.ranges.filter((r) => r !== undefined && r.start >= pieces).length, 1);
+  // caught at its first piece; a request sent ahead to it may have been under way then
+  const asked = liar.served.ranges.filter((r) => r !== undefined && r.start >= pieces).length;
+  assert(asked >= 1 && asked <= 2, `the liar was asked for ${asked} pieces`);
   assertMatch(
     install.stderr,
     new RegExp(
