@@ -17,16 +17,17 @@ import { peerSources } from "../../src/peers/sources.ts";
 import { peerRanged } from "../../src/peers/stream.ts";
 import { concat, sha256Hex } from "../../src/streams.ts";
 import { assert, assertEquals, assertRejects } from "../helpers/assert.ts";
+import { faultServer } from "../helpers/http_faults.ts";
 import { tempDir } from "../helpers/mod.ts";
 import { adaptiveArtifact, images, rangeServer, type ServeOptions } from "./kit.ts";
 
 const limits = { idleTimeoutMs: 5000, minBytesPerSecond: 0, rateWindowMs: 5000 };
 
-function overUrl(url: string): Promise<RangedSource> {
+function overUrl(url: string, retries = 2): Promise<RangedSource> {
   return openRanged({
     name: url,
     fetch,
-    origins: singleOrigin(url, 2),
+    origins: singleOrigin(url, retries),
     limits,
     backoff: { firstMs: 10, maxMs: 50 },
   });
@@ -111,6 +112,20 @@ Deno.test("adaptive: past the head the artifact waits, and streams whole once re
   await artifact.finish(); // every payload byte read and checked against the manifest
   assertEquals(s.server.served.ranges.length, 3);
   assertEquals(s.server.served.ranges[2]?.end, s.bytes.length);
+});
+
+Deno.test("adaptive: connections that break, in the head and in pieces, resume where they broke", async () => {
+  await using s = await setup("gzip");
+  await using server = await faultServer(s.bytes, { dropAfter: 20_000, dropTimes: 3 });
+  const source = await overUrl(server.url(), 5);
+  const { image, plan } = await install(source, s.pair.oldPath);
+  assertEquals(image, s.pair.new);
+  const resumed = server.requests.map((r) => r.headers.range).filter((range) => {
+    const start = Number(/^bytes=(\d+)-/.exec(range ?? "")?.[1]);
+    return [4096, ...plan.spans.map((span) => span.start)].every((at) => at !== start) &&
+      start > 0;
+  });
+  assertEquals(resumed.length, 3, server.requests.map((r) => r.headers.range).join(" "));
 });
 
 Deno.test("adaptive: a server that ignores Range leaves no layout and the artifact streams whole", async () => {
