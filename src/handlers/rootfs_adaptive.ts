@@ -61,8 +61,13 @@ export async function downloadAdaptive(
 ): Promise<boolean> {
   const ranges = ctx.ranges;
   if (!ranges || !ctx.config.AdaptiveUpdates) return false;
-  const fallBack = (why: string) => {
-    ctx.log.warning(`Adaptive update not possible: ${why}; downloading the whole image`);
+  const fallBack = (error: unknown) => {
+    const code = error instanceof OtaError ? `${error.code}: ` : "";
+    ctx.log.warning(
+      `Adaptive update not possible: ${code}${
+        (error as Error).message
+      }; downloading the whole image`,
+    );
     ranges.release();
     return false;
   };
@@ -70,11 +75,11 @@ export async function downloadAdaptive(
   try {
     index = readAdaptiveIndex(ctx.payload.metaData);
   } catch (error) {
-    return fallBack((error as Error).message);
+    return fallBack(error);
   }
   if (!index) return false;
   const why = obstacle(ctx, index, ranges, capacity);
-  if (why) return fallBack(why);
+  if (why) return fallBack(new OtaError("ADAPTIVE_UNAVAILABLE", why));
   const layout = ranges.layout()!; // checked by obstacle()
   const sha256 = ctx.manifest!.get(payloadFileKey(0, index.file))!;
   try {
@@ -113,7 +118,6 @@ export async function downloadAdaptive(
     );
     return true;
   } catch (error) {
-    const code = error instanceof OtaError ? `${error.code}: ` : "";
-    return fallBack(`${code}${(error as Error).message}`);
+    return fallBack(error);
   }
 }
