@@ -13,9 +13,9 @@ import { type AdaptiveIndex, pieceCount, pieceSpan } from "../artifact/adaptive_
 import { OtaError } from "../errors.ts";
 import { collectEvery } from "../platform.ts";
 import type { ByteStream } from "../streams.ts";
-import { crc32 } from "node:zlib";
 import { checkLead, checkTail, decodePiece } from "./pieces.ts";
 import { FETCH, type Plan, type Span, ZERO } from "./plan.ts";
+import { fingerprint } from "./scan.ts";
 import type { ArtifactRanges, PayloadLayout, RangedBody } from "./ranged_source.ts";
 
 export interface AssembleOptions {
@@ -203,7 +203,7 @@ class Assembly {
       for (let at = span.start; at < span.end; at += index.blockSize) {
         const block = out.subarray(at - start, Math.min(span.end, at + index.blockSize) - start);
         const b = at / index.blockSize;
-        if (plan.sources[b] === ZERO || crc32(block) === plan.crcs[b]) continue;
+        if (plan.sources[b] === ZERO || fingerprint(block) === plan.crcs[b]) continue;
         out.set(await this.repair(p), span.start - start);
         break;
       }
