@@ -26,8 +26,6 @@ Operations ("tar": "header-augment" makes json and raw edit the header-augment t
   {"op": "manifest", "member": "manifest"|"manifest-augment", "add": [[name, sha]], "drop": [name]}
   {"op": "data-add", "name": "x.bin", "text": "abc", "listed": true}
       add a file to the payload tar (and its line to the manifest when listed)
-  {"op": "header-add", "name": "headers/0000/extra", "text": "..."}
-      add a file at the end of the header tar
   {"op": "outer-add", "name": "extra", "text": "..."}
       add a member at the end of the artifact, after the payload
   {"op": "sign", "key": "private.pem"}
@@ -263,10 +261,6 @@ def main():
                 lines[op["member"]][name] = digest
             for name in op.get("drop", []):
                 lines[op["member"]].pop(name)
-        elif kind == "header-add":
-            info = tarfile.TarInfo(op["name"])
-            info.mode = 0o600
-            header.append(Entry(info, op["text"].encode()))
         elif kind == "outer-add":
             info = tarfile.TarInfo(op["name"])
             info.mode = 0o600

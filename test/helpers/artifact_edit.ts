@@ -38,7 +38,6 @@ export type EditOp =
   }
   | { op: "manifest"; member?: string; add?: [string, string][]; drop?: string[] }
   | { op: "data-add"; name: string; text: string; listed?: boolean }
-  | { op: "header-add"; name: string; text: string }
   | { op: "outer-add"; name: string; text: string }
   /** Signs the edited manifest again with this RSA private key (PEM), last. */
   | { op: "sign"; key: string };

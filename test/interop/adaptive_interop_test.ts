@@ -171,7 +171,11 @@ Deno.test({
           path: ["i"],
           value: index,
         }], true],
-        ["a file in the header", [{ op: "header-add", name: "headers/0000/index", text }], false],
+        [
+          "a file in the header",
+          [{ op: "raw", member: "headers/0000/index", text, create: true }],
+          false,
+        ],
         ["a second payload file", [{ op: "data-add", name: "index", text, listed: true }], false],
         ["a member after the payload", [{ op: "outer-add", name: "index", text }], false],
       ];
