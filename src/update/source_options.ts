@@ -21,6 +21,5 @@ export async function sourceOptions(config: Config, log: Logger): Promise<Source
     limits: transferLimits(config),
     ca,
     insecure: config.SkipVerify,
-    adaptive: config.AdaptiveUpdates,
   };
 }

@@ -49,8 +49,12 @@ export async function install(
   await finishInterrupted(engine, await engine.load());
   const result = await beginUpdate(engine, standaloneHost, {
     async open() {
-      const opened = options.source ??
-        await openSource(uri, await sourceOptions(engine.config, engine.log));
+      // `ota install URL` reads the head by ranges first, so an adaptive artifact's pieces
+      // can be fetched alone (the daemon downloads as Mender's client does: one body)
+      const opened = options.source ?? await openSource(uri, {
+        ...await sourceOptions(engine.config, engine.log),
+        adaptive: engine.config.AdaptiveUpdates,
+      });
       return options.wrapSource ? await options.wrapSource(opened) : opened;
     },
   }, { stopBefore: options.stopBefore });
