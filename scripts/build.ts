@@ -17,6 +17,7 @@
 import { Buffer } from "node:buffer";
 import { copyFileSync, mkdirSync, readFileSync } from "node:fs";
 import { createRequire } from "node:module";
+import { gzipSync } from "node:zlib";
 import { writeArmv7Sea, writeScript } from "./build_node.ts";
 import { buildZstdWasm } from "./zstd_wasm.ts";
 
@@ -65,6 +66,16 @@ function inlined(name: string, bytes: Uint8Array): string {
 export function ${name}() { return Uint8Array.from(atob(b64), (c) => c.charCodeAt(0)); }`;
 }
 
+/**
+ * The same, gzipped first: a quarter of the size, and of the source string Node keeps in memory
+ * from the start (zstd's 460 KB: 3.2 MiB more idle RSS for ota.js on Node 20 as plain base64).
+ */
+function inlinedGzip(name: string, bytes: Uint8Array): string {
+  return `import { gunzipSync } from "node:zlib";
+const b64 = ${JSON.stringify(gzipSync(bytes, { level: 9 }).toString("base64"))};
+export function ${name}() { return new Uint8Array(gunzipSync(Uint8Array.from(atob(b64), (c) => c.charCodeAt(0)))); }`;
+}
+
 const liblzma = readFileSync(
   createRequire(import.meta.url).resolve("node-liblzma/wasm/liblzma.wasm"),
 );
@@ -110,7 +121,7 @@ if (Object.keys(nodeTargets).some(wanted)) {
   const started = performance.now();
   // Node 20's single executables run one CommonJS script, so both Node builds are CommonJS.
   const zstd = readFileSync(await buildZstdWasm());
-  const inlineZstd = replace("zstd_wasm_binary.ts", inlined("zstdWasmBinary", zstd));
+  const inlineZstd = replace("zstd_wasm_binary.ts", inlinedGzip("zstdWasmBinary", zstd));
   const result = await build({ target: "node", format: "cjs" }, [inlineZstd]);
   const output = result.outputs[0];
   if (!output) throw new Error("the Node bundle has no output");

@@ -58,7 +58,8 @@ const EXPORTS = [
 
 const CFLAGS = [
   "--target=wasm32",
-  "-O3",
+  // -O2: as fast as -O3 or -O3 -msimd128 here (decoding 256 MiB), and the smallest
+  "-O2",
   "-ffreestanding",
   "-nostdlibinc",
   "-fvisibility=hidden",
