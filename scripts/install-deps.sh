@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs the Debian packages that the tests, the demo and the benchmarks run for real:
-# the real Mender tools, the bootloader-environment tools, QEMU, podman, nginx.
+# the real Mender tools, the bootloader-environment tools, QEMU, podman, nginx, and the
+# compilers the build needs.
 # Idempotent; refreshes the package index only when it is older than a day. A mirror's
 # transient error (or a busy dpkg lock on a machine just booted) is retried (apt-fetch.sh).
 set -euo pipefail
@@ -21,6 +22,8 @@ PACKAGES=(
   # qemu-arm to make the executable's blob, and strips it with the ARM binutils
   qemu-user-static libc6-arm64-cross libc6-armhf-cross libstdc++6-armhf-cross
   libatomic1-armhf-cross binutils-arm-linux-gnueabihf
+  # zstd compiled to WebAssembly for the Node builds (scripts/zstd_wasm.ts): clang and wasm-ld
+  clang lld
   # networking for peer tests, time/memory measurement
   iproute2 time curl
   # bench/serve.ts: nginx is the reference server, wrk loads both (tc for the LAN is iproute2)

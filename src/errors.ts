@@ -48,7 +48,8 @@ export const ERROR_CODES = [
   "BAD_COMPRESSION", // an unknown compression name
   "GZIP_CORRUPT", // gzip data could not be decompressed
   "ZSTD_CORRUPT", // zstd data could not be decompressed
-  "ZSTD_UNAVAILABLE", // the runtime has no zstd (Node before 22.15: the armv7 executable)
+  "ZSTD_UNAVAILABLE", // neither node:zlib nor the build has zstd (a source run, its wasm not built)
+  "ZSTD_WINDOW_TOO_LARGE", // a zstd frame needs a window over 128 MiB (zstd --long=28 and up)
   "XZ_CORRUPT", // xz data could not be decompressed
   "XZ_MEMLIMIT", // an xz stream needs more memory than allowed
   "KEY_INVALID", // a signing or verification key cannot be used

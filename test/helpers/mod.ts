@@ -44,19 +44,6 @@ export function otaExecutable(): string {
   return wrapper;
 }
 
-/**
- * Whether the build under test has zstd: node:zlib's, which Bun has and Node only from
- * 22.15 (the armv7 executable is Node 20.11).
- */
-export function buildHasZstd(): boolean {
-  if (BUILD === "armv7") return false;
-  if (BUILD !== "js") return true;
-  const out = new Deno.Command(OTA_COMMAND[0]!, { args: ["-p", "process.versions.node"] })
-    .outputSync();
-  const [major, minor] = new TextDecoder().decode(out.stdout).trim().split(".").map(Number);
-  return major! > 22 || (major === 22 && minor! >= 15);
-}
-
 export interface RunResult {
   code: number;
   stdout: string;
