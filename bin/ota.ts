@@ -3,4 +3,5 @@
 import process from "node:process";
 import { run } from "../src/cli/main.ts";
 
-process.exitCode = await run(process.argv.slice(2));
+// No top-level await: the Node builds are CommonJS.
+run(process.argv.slice(2)).then((code) => process.exitCode = code);

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs the Debian packages that the tests, the demo and the benchmarks run for real:
-# the real Mender tools, the bootloader-environment tools, QEMU, podman, nginx.
+# the real Mender tools, the bootloader-environment tools, QEMU, podman, nginx, and the
+# compilers the build needs.
 # Idempotent; refreshes the package index only when it is older than a day. A mirror's
 # transient error (or a busy dpkg lock on a machine just booted) is retried (apt-fetch.sh).
 set -euo pipefail
@@ -17,8 +18,12 @@ PACKAGES=(
   e2fsprogs xz-utils zstd openssl dpkg
   # mender-artifact modify/cp on disk images asks parted for the partition table
   parted python3
-  # the arm64 binary under emulation
-  qemu-user-static libc6-arm64-cross
+  # the arm64 and armv7 binaries under emulation; the armv7 build runs its node under
+  # qemu-arm to make the executable's blob, and strips it with the ARM binutils
+  qemu-user-static libc6-arm64-cross libc6-armhf-cross libstdc++6-armhf-cross
+  libatomic1-armhf-cross binutils-arm-linux-gnueabihf
+  # zstd compiled to WebAssembly for the Node builds (scripts/zstd_wasm.ts): clang and wasm-ld
+  clang lld
   # networking for peer tests, time/memory measurement
   iproute2 time curl
   # bench/serve.ts: nginx is the reference server, wrk loads both (tc for the LAN is iproute2)
@@ -33,6 +38,9 @@ PACKAGES=(
   # emulated boards (test/hw): U-Boot for QEMU, GRUB for BIOS, partitioning, FAT images;
   # the guest kernel and busybox come with apt-get download, never installed on the host
   u-boot-qemu grub-pc-bin fdisk dosfstools mtools
+  # mender-auth's D-Bus API (test/managed/dbus_test.ts): a private bus, busctl and gdbus call
+  # and watch it; Debian's mender-connect comes with apt-get download, never installed
+  dbus-daemon systemd libglib2.0-bin
 )
 if [ "$(id -u)" -ne 0 ]; then
   if command -v sudo >/dev/null; then exec sudo "$0" "$@"; fi

@@ -25,6 +25,14 @@ export const ROOT = [
   "test/e2e/",
   "test/interop/",
   "test/modules/",
+  // the daemon (the binary, and the real Mender client as the oracle) on managed devices
+  "test/managed/daemon_test.ts",
+  "test/managed/dbus_test.ts",
+  "test/managed/fault_test.ts",
+  "test/managed/oracle_test.ts",
+  "test/managed/outage_test.ts",
+  "test/managed/reboot_test.ts",
+  "test/managed/stop_test.ts",
   // artifacts written by mender-artifact, checked in process and through the binary
   "test/artifact/bad_input_test.ts",
   "test/artifact/bomb_test.ts",

@@ -35,6 +35,8 @@ export const ERROR_CODES = [
   "ARTIFACT_FIELD_INVALID", // a name, device type, provide or depend that would break a line
   "ARTIFACT_SIGNED", // signing an artifact that already carries a signature
   "HEADER_INVALID", // the header tar or its contents
+  "AUGMENT_OVERRIDE", // a header-augment changes what the signed header says
+  "AUGMENT_REFUSED", // the payload's installer does not take an augmented payload
   "MANIFEST_INVALID", // the manifest is malformed
   "MANIFEST_MISMATCH", // the manifest and the members disagree
   "CHECKSUM_MISMATCH", // a member or payload file does not match its checksum
@@ -46,6 +48,8 @@ export const ERROR_CODES = [
   "BAD_COMPRESSION", // an unknown compression name
   "GZIP_CORRUPT", // gzip data could not be decompressed
   "ZSTD_CORRUPT", // zstd data could not be decompressed
+  "ZSTD_UNAVAILABLE", // neither node:zlib nor the build has zstd (a source run, its wasm not built)
+  "ZSTD_WINDOW_TOO_LARGE", // a zstd frame needs a window over 128 MiB (zstd --long=28 and up)
   "XZ_CORRUPT", // xz data could not be decompressed
   "XZ_MEMLIMIT", // an xz stream needs more memory than allowed
   "KEY_INVALID", // a signing or verification key cannot be used
@@ -82,6 +86,10 @@ export const ERROR_CODES = [
   "SOURCE_RANGE", // a resumed download got other bytes than asked for
   "SOURCE_CHANGED", // the artifact changed on the server while it was downloaded
   "SOURCE_DOWNLOAD", // a download failed after all retries
+  // Adaptive updates (each falls back to downloading the whole image)
+  "ADAPTIVE_INDEX_INVALID", // an adaptive artifact's block index does not fit its payload
+  "ADAPTIVE_MISMATCH", // bytes fetched or copied for an adaptive update do not match the index
+  "ADAPTIVE_UNAVAILABLE", // no adaptive update here: no byte ranges, or no readable running slot
   // The update life (install, commit, rollback)
   "UPDATE_IN_PROGRESS", // another update has not finished
   "UPDATE_PENDING", // the bootloader has an update pending that ota did not start
@@ -98,6 +106,19 @@ export const ERROR_CODES = [
   "SCRIPT_FAILED", // a state script exited non-zero
   "SCRIPT_TIMEOUT", // a state script ran too long
   "SCRIPT_VERSION", // the state scripts' version is not supported
+  // Managed mode (the daemon and the server)
+  "SERVER_NETWORK", // the server could not be reached
+  "SERVER_HTTP", // the server answered a device API call with an error status
+  "SERVER_UNREACHABLE", // a report the server must get before the commit did not arrive
+  "AUTH_PENDING", // the server has not accepted this device (yet)
+  "AUTH_FAILED", // the server refused the authentication request for another reason
+  "IDENTITY_FAILED", // the identity script failed or printed no identity
+  "DEPLOYMENT_INVALID", // the server offered a deployment that cannot be installed
+  "REBOOT_FAILED", // the reboot command failed
+  "STOPPED", // the daemon was asked to stop during a step
+  "DAEMON_RUNNING", // a daemon already runs on this data directory
+  "DAEMON_NOT_RUNNING", // no daemon answers on this data directory
+  "DBUS_FAILED", // the system D-Bus could not be reached, or refused a call
   // Root file system and boot environment
   "ROOTFS_PAYLOAD", // the rootfs-image payload is not one image file
   "ROOTFS_TOO_LARGE", // the image does not fit the inactive partition
@@ -106,6 +127,7 @@ export const ERROR_CODES = [
   "BOOTENV_READ", // fw_printenv or grub-editenv failed to read
   "BOOTENV_WRITE", // fw_setenv or grub-editenv failed to write
   "BOOTENV_MISMATCH", // the boot environment and the running system disagree
+  "BOOTENV_LOCKED", // another program holds the GRUB environment's lock
   // Update Modules (the protocol)
   "MODULE_UNKNOWN", // no module for the payload type
   "MODULE_MISSING", // the module file does not exist

@@ -26,6 +26,9 @@ export interface NodeServer {
   close(): Promise<void>;
 }
 
+/** More request headers than this is an attack or a mistake. */
+const MAX_HEADERS = 100;
+
 /** Small bodies without a length (JSON, HTML, text) are sent whole, with their length. */
 const MAX_BUFFERED = 16 * 1024 * 1024;
 
@@ -101,6 +104,11 @@ export async function serveNode(
   const onRequest = (req: http.IncomingMessage, res: http.ServerResponse) => {
     active++;
     res.once("close", () => active--);
+    // node:http keeps the first 2000 headers and drops the rest: such a request is refused
+    if (req.rawHeaders.length / 2 > MAX_HEADERS) {
+      res.writeHead(431, { connection: "close", "content-length": "0" }).end();
+      return;
+    }
     if (req.headers["content-length"] || req.headers["transfer-encoding"]) {
       res.shouldKeepAlive = false; // its body is never read
     }
@@ -121,9 +129,15 @@ export async function serveNode(
       } else res.destroy();
     });
   };
+  // Node looks for clients past headersTimeout only every connectionsCheckingInterval
+  // (30 s by default): a client that trickles its headers must go within seconds.
+  const checks = { connectionsCheckingInterval: 2000 };
   const server = options.tls
-    ? nodeHttps().createServer({ cert: options.tls.cert, key: options.tls.key }, onRequest)
-    : nodeHttp().createServer(onRequest);
+    ? nodeHttps().createServer(
+      { ...checks, cert: options.tls.cert, key: options.tls.key },
+      onRequest,
+    )
+    : nodeHttp().createServer(checks, onRequest);
   server.setTimeout(options.idleTimeoutSeconds * 1000);
   server.headersTimeout = 10_000;
   server.requestTimeout = 30_000;

@@ -1,12 +1,28 @@
 /**
  * The one place that looks at which runtime runs ota (Deno from source, Bun in the compiled
- * binary). Everything else uses Web APIs and `node:` built-ins only.
+ * binary, Node for dist/ota.js and the armv7 executable). Everything else uses Web APIs and
+ * `node:` built-ins only.
  */
+import { realpathSync } from "node:fs";
+import process from "node:process";
 
 // deno-lint-ignore no-explicit-any
 const g = globalThis as any;
 
 export const runtime: "bun" | "deno" | "node" = g.Bun ? "bun" : g.Deno ? "deno" : "node";
+
+/**
+ * The file that runs this very ota, for scripts that exec it (module shims): the compiled
+ * binary, or under Node the bundle itself (dist/ota.js, run by its `#!/usr/bin/env node`
+ * line). Undefined when a runtime runs the source.
+ */
+export function ownExecutable(): string | undefined {
+  const path = process.execPath;
+  if (!/\/(deno|bun|node)$/.test(path)) return path;
+  const script = process.argv[1];
+  if (runtime === "node" && script?.endsWith(".js")) return realpathSync(script);
+  return undefined;
+}
 
 export interface HttpClientOptions {
   /** PEM certificate(s) to trust in addition to the system store. */
@@ -15,23 +31,33 @@ export interface HttpClientOptions {
   insecure?: boolean;
   /** Proxy URL for this request, already chosen from HTTPS_PROXY / NO_PROXY. */
   proxy?: string;
+  /** PEM client certificate and its key, for servers that want mutual TLS. */
+  cert?: string;
+  key?: string;
 }
 
 /**
- * A `fetch` that honours a trusted CA, SkipVerify and an explicit proxy. The two runtimes
- * take these as different, non-standard options; this is where that difference lives.
+ * A `fetch` that honours a trusted CA, SkipVerify and an explicit proxy. Bun and Deno take
+ * these as different, non-standard options, Node's global fetch not at all (there a small
+ * fetch over node:https does it); this is where that difference lives.
  */
 export function httpFetch(options: HttpClientOptions): typeof fetch {
   if (runtime === "bun") {
     const extra = {
-      ...(options.ca || options.insecure
-        ? { tls: { ca: options.ca, rejectUnauthorized: !options.insecure } }
+      ...(options.ca || options.insecure || options.cert
+        ? {
+          tls: {
+            ca: options.ca,
+            rejectUnauthorized: !options.insecure,
+            ...(options.cert ? { cert: options.cert, key: options.key } : {}),
+          },
+        }
         : {}),
       ...(options.proxy ? { proxy: options.proxy } : {}),
     };
     return (input, init) => fetch(input, { ...init, ...extra } as unknown as RequestInit);
   }
-  if (runtime === "deno" && (options.ca || options.proxy || options.insecure)) {
+  if (runtime === "deno" && (options.ca || options.proxy || options.insecure || options.cert)) {
     if (options.insecure) {
       throw new Error(
         "SkipVerify needs the compiled ota binary; under Deno run with --unsafely-ignore-certificate-errors",
@@ -40,8 +66,14 @@ export function httpFetch(options: HttpClientOptions): typeof fetch {
     const client = g.Deno.createHttpClient({
       ...(options.ca ? { caCerts: [options.ca] } : {}),
       ...(options.proxy ? { proxy: { url: options.proxy } } : {}),
+      ...(options.cert ? { cert: options.cert, key: options.key } : {}),
     });
     return (input, init) => fetch(input, { ...init, client } as unknown as RequestInit);
+  }
+  if (runtime === "node" && (options.ca || options.proxy || options.insecure || options.cert)) {
+    // node:https is loaded only by the commands that fetch with these options.
+    const loaded = import("./platform/node_fetch.ts").then((m) => m.nodeFetch(options));
+    return async (input, init) => (await loaded)(input, init);
   }
   return fetch;
 }

@@ -122,7 +122,11 @@ export function runProcess(
         timedOut,
       });
     });
-    if (options.stdin !== undefined) child.stdin!.end(options.stdin);
+    if (options.stdin !== undefined) {
+      // a program that exits before reading all of its input (EPIPE) fails by its exit code
+      child.stdin!.on("error", () => {});
+      child.stdin!.end(options.stdin);
+    }
   });
 }
 

@@ -1,7 +1,7 @@
 /** The error code list: well formed, no repeats, and no code that nothing reports. */
 import { readdirSync, readFileSync, statSync } from "node:fs";
 import { ERROR_CODES, isErrorCode, isOtaError, OtaError } from "../src/errors.ts";
-import { runProcess } from "../src/process.ts";
+import { runProcess, runTool } from "../src/process.ts";
 import { assert, assertEquals, assertMatch, assertRejects } from "./helpers/assert.ts";
 import { ROOT } from "./helpers/mod.ts";
 
@@ -34,4 +34,13 @@ Deno.test("a program that prints more than allowed fails with OUTPUT_LIMIT", asy
   assert(error instanceof OtaError);
   const kept = await runProcess("sh", ["-c", "head -c 500 /dev/zero"], { maxStdout: 1000 });
   assertEquals(kept.stdout.length, 500);
+});
+
+Deno.test("a program that exits without reading its input fails by its exit code", async () => {
+  const input = "x".repeat(4 << 20); // more than a pipe holds: the write meets EPIPE
+  const error = await assertRejects(() =>
+    runTool("BOOTENV_WRITE", "sh", ["-c", "exit 3"], { stdin: input })
+  );
+  assert(isOtaError(error, "BOOTENV_WRITE"), String(error));
+  assertMatch(error.message, /exit 3/);
 });

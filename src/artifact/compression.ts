@@ -12,6 +12,7 @@ import { asOtaError, fail } from "../errors.ts";
 import type { ByteStream } from "../streams.ts";
 import { gzipBlocks } from "./gzip_blocks.ts";
 import { xzCompress, xzDecompress } from "./xz.ts";
+import { zstdWasmCompress, zstdWasmDecompress, zstdWindowTooLarge } from "./zstd_wasm.ts";
 
 export const compressions = ["none", "gzip", "xz", "zstd"] as const;
 export type Compression = typeof compressions[number];
@@ -78,6 +79,7 @@ export function decompress(
     case "gzip":
       return pumpNodeTransform(input, zlib().createGunzip({ chunkSize: 256 * 1024 }), "gzip");
     case "zstd":
+      if (!nativeZstd()) return zstdWasmDecompress(input);
       return pumpNodeTransform(
         input,
         zlib().createZstdDecompress({ chunkSize: 256 * 1024 }),
@@ -108,12 +110,28 @@ export function compress(
       if (options.blocks) return gzipBlocks(input, level ?? 6);
       return pumpNodeTransform(input, zlib().createGzip({ level: level ?? 6 }), "gzip");
     case "zstd": {
+      if (!nativeZstd()) return zstdWasmCompress(input, zstdLevel(level));
       const params = { [zlib().constants.ZSTD_c_compressionLevel]: zstdLevel(level) };
       return pumpNodeTransform(input, zlib().createZstdCompress({ params }), "zstd");
     }
     case "xz":
       return xzCompress(input, level ?? 6);
   }
+}
+
+let forceZstdWasm = false;
+
+/** For tests: zstd through the WebAssembly build even where node:zlib has it. */
+export function useZstdWasm(force: boolean): void {
+  forceZstdWasm = force;
+}
+
+/**
+ * zstd comes from node:zlib where it has it (Bun, Deno, Node >= 22.15), else from zstd
+ * compiled to WebAssembly (zstd_wasm.ts): Node 20, the armv7 executable.
+ */
+function nativeZstd(): boolean {
+  return !forceZstdWasm && typeof zlib().createZstdDecompress === "function";
 }
 
 /** Maps the 1..9 scale onto zstd's 1..19; zstd's own default (3) when unset. */
@@ -131,7 +149,11 @@ function pumpNodeTransform(
   what: "gzip" | "zstd",
 ): ByteStream {
   const code = what === "gzip" ? "GZIP_CORRUPT" : "ZSTD_CORRUPT";
-  const wrap = (error: unknown) => asOtaError(error, code, `${what} data`);
+  const wrap = (error: unknown) =>
+    // zstd's ZSTD_error_frameParameter_windowTooLarge, as its WebAssembly build reports it
+    what === "zstd" && /too much memory/.test(String((error as Error)?.message))
+      ? zstdWindowTooLarge()
+      : asOtaError(error, code, `${what} data`);
   const reader = input.getReader();
   // zlib may still emit after the stream was cancelled or errored; enqueueing then throws
   // (uncaught, from an event handler), so everything after the first ending is dropped.

@@ -4,14 +4,12 @@
  * checksum already matched the manifest.
  */
 import { asOtaError, fail } from "../errors.ts";
-import { mergeRecords } from "../records.ts";
 import { readAll } from "../streams.ts";
 import { requireParseableHeaderInfo, requireParseableTypeInfo } from "./fields.ts";
 import { parseJson } from "./json.ts";
 import type { ReadLimits } from "./limits.ts";
 import { artifactScriptStates, parseScriptName } from "./names.ts";
 import {
-  augmentHeaderInfoSchema,
   type HeaderInfo,
   headerInfoSchema,
   type MetaData,
@@ -30,6 +28,20 @@ export interface PayloadHeader {
   typeInfoBytes: Uint8Array;
   metaData?: MetaData;
   metaDataBytes?: Uint8Array;
+  /**
+   * What a header-augment (augment.ts) changed: then `type` is the augment's, `typeInfo` and
+   * `metaData` are merged, and the bytes above stay the signed header's.
+   */
+  augment?: PayloadAugment;
+}
+
+export interface PayloadAugment {
+  /** The signed header's payload type, which the augment's installer must know how to take. */
+  originalType: string;
+  /** The augment's own type-info and meta-data, verbatim, for modules' `header-augment/`. */
+  typeInfo: TypeInfo;
+  typeInfoBytes: Uint8Array;
+  metaDataBytes?: Uint8Array;
 }
 
 export interface ArtifactScript {
@@ -40,6 +52,8 @@ export interface ArtifactScript {
 export interface ArtifactHeader {
   info: HeaderInfo;
   infoBytes: Uint8Array;
+  /** The header-augment's header-info, verbatim, when the artifact has one. */
+  augmentInfoBytes?: Uint8Array;
   payloads: PayloadHeader[];
   scripts: ArtifactScript[];
 }
@@ -82,7 +96,7 @@ async function* headerEntries(tar: Uint8Array, limits: ReadLimits, what: string)
 }
 
 /** Reads the members of a header (or header-augment) tar, enforcing Mender's order. */
-async function readHeaderTar(tar: Uint8Array, limits: ReadLimits, what: string) {
+export async function readHeaderTar(tar: Uint8Array, limits: ReadLimits, what: string) {
   let infoBytes: Uint8Array | undefined;
   const scripts: ArtifactScript[] = [];
   const buckets: Bucket[] = [];
@@ -167,13 +181,13 @@ function addToBucket(
   bucket.metaDataBytes = data;
 }
 
-function parseMetaData(bytes: Uint8Array | undefined, index: number, limits: ReadLimits) {
+export function parseMetaData(bytes: Uint8Array | undefined, index: number, limits: ReadLimits) {
   if (bytes === undefined || bytes.byteLength === 0) return undefined;
   return parseJson(
     bytes,
     metaDataSchema,
     `meta-data of payload ${index}`,
-    limits.jsonBytes,
+    limits.metaDataBytes,
     limits.jsonDepth,
   );
 }
@@ -225,63 +239,4 @@ export async function parseHeader(tar: Uint8Array, limits: ReadLimits): Promise<
     };
   });
   return { info, infoBytes, payloads, scripts };
-}
-
-/**
- * Merges a verified header-augment over the header: it may change payload types, the
- * type-info fields and meta-data keys (these members are not covered by the signature,
- * which is why Mender lets augments carry only this much).
- */
-export async function applyAugment(
-  header: ArtifactHeader,
-  tar: Uint8Array,
-  limits: ReadLimits,
-): Promise<ArtifactHeader> {
-  const augment = await readHeaderTar(tar, limits, "header-augment");
-  if (augment.scripts.length) {
-    fail("HEADER_INVALID", "a header-augment must not carry state scripts");
-  }
-  const info = parseJson(
-    augment.infoBytes,
-    augmentHeaderInfoSchema,
-    "augmented header-info",
-    limits.jsonBytes,
-    limits.jsonDepth,
-  );
-  requireParseableHeaderInfo(info, "augmented header-info");
-  if (
-    info.payloads.length !== header.payloads.length ||
-    augment.buckets.length > header.payloads.length
-  ) {
-    fail("HEADER_INVALID", "the header-augment does not describe the same payloads as the header");
-  }
-  const payloads = header.payloads.map((payload, index): PayloadHeader => {
-    const bucket = augment.buckets[index];
-    const extra = bucket?.typeInfoBytes
-      ? parseJson(
-        bucket.typeInfoBytes,
-        typeInfoSchema,
-        `augmented type-info of payload ${index}`,
-        limits.jsonBytes,
-        limits.jsonDepth,
-      )
-      : {};
-    requireParseableTypeInfo(extra, `augmented type-info of payload ${index}`);
-    const extraMeta = parseMetaData(bucket?.metaDataBytes, index, limits);
-    return {
-      ...payload,
-      type: info.payloads[index]!.type, // the same count as the header, checked above
-      typeInfo: {
-        ...payload.typeInfo,
-        ...extra,
-        artifact_provides: mergeRecords(
-          payload.typeInfo.artifact_provides,
-          extra.artifact_provides,
-        ),
-        artifact_depends: mergeRecords(payload.typeInfo.artifact_depends, extra.artifact_depends),
-      },
-      metaData: extraMeta ? mergeRecords(payload.metaData, extraMeta) : payload.metaData,
-    };
-  });
-  return { ...header, info: { ...header.info, payloads: info.payloads }, payloads };
 }

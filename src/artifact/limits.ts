@@ -11,8 +11,13 @@ export interface ReadLimits {
   signatureBytes: number;
   /** A compressed header member, and the header tar after decompression. */
   headerBytes: number;
-  /** One JSON document inside the header (header-info, type-info, meta-data). */
+  /** One JSON document inside the header (header-info, type-info). */
   jsonBytes: number;
+  /**
+   * A payload's meta-data, which may hold an adaptive artifact's block index (about 11 MiB
+   * for a 1 GiB image at 4 KiB blocks): bounded by the header itself.
+   */
+  metaDataBytes: number;
   /**
    * Nesting of arrays and objects in one of those documents. Meta-data goes verbatim to
    * Update Modules, whose JSON parsers may recurse (Python's stops near 1000 levels), and
@@ -40,6 +45,7 @@ export const defaultLimits: ReadLimits = {
   signatureBytes: 16 * KiB,
   headerBytes: 16 * MiB,
   jsonBytes: 1 * MiB,
+  metaDataBytes: 16 * MiB,
   jsonDepth: 64,
   scriptBytes: 4 * MiB,
   entries: 1024,

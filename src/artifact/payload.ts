@@ -27,6 +27,8 @@ export interface PayloadFile {
   sha256: string;
   /** Modification time from the payload tar, in seconds since the epoch. */
   mtime?: number;
+  /** Listed in manifest-augment: checksummed, but not covered by the signature. */
+  augmented?: true;
   /**
    * The file's bytes. The stream closes only after the checksum matched; on a mismatch it
    * errors with CHECKSUM_MISMATCH, so a consumer never commits unverified bytes.
@@ -40,6 +42,8 @@ export interface PayloadContext {
   type: string | null;
   compression: Compression;
   manifest: Manifest;
+  /** The manifest-augment's lines, which `manifest` includes. */
+  augmented?: Manifest;
   limits: ReadLimits;
   /** Manifest keys of the files seen so far, shared across payloads. */
   seen: Set<string>;
@@ -176,5 +180,6 @@ function checkEntry(
       `payload file ${name} is ${header.size} bytes, over the limit of ${ctx.limits.payloadBytes}`,
     );
   }
-  return { name, size: header.size, sha256, mtime: header.mtime };
+  const file = { name, size: header.size, sha256, mtime: header.mtime };
+  return ctx.augmented?.has(key) ? { ...file, augmented: true } : file;
 }

@@ -9,7 +9,8 @@
 import { fail, OtaError } from "../errors.ts";
 import { type ByteStream, drain, readAll, sha256Hex } from "../streams.ts";
 import { type Compression, decompress, splitCompressedName } from "./compression.ts";
-import { applyAugment, type ArtifactHeader, parseHeader, type PayloadHeader } from "./header.ts";
+import { applyAugment } from "./augment.ts";
+import { type ArtifactHeader, parseHeader, type PayloadHeader } from "./header.ts";
 import { parseJson } from "./json.ts";
 import { type ReadLimits, withLimits } from "./limits.ts";
 import { checkManifestNames, type Manifest, mergeManifests, parseManifest } from "./manifest.ts";
@@ -44,6 +45,8 @@ export interface Artifact {
   /** The signature was checked against a configured key (and matched). */
   signatureVerified: boolean;
   augmented: boolean;
+  /** The lines of `manifest-augment` (checksummed, not signed), when augmented. */
+  augmentManifest?: Manifest;
   /** Compression of the header member (payloads are usually the same). */
   compression: Compression;
   header: ArtifactHeader;
@@ -247,6 +250,7 @@ async function openVerified(
   }
   const fullManifest = augmentManifest ? mergeManifests(manifest, augmentManifest) : manifest;
   checkManifestNames(fullManifest, members, header.payloads.map((p) => p.type));
+  if (augmentManifest) checkAugmentedFiles(augmentManifest, header);
   return artifactOver(entries, rest, {
     version: version.version,
     manifest: fullManifest,
@@ -255,12 +259,28 @@ async function openVerified(
     signature,
     signatureVerified: signed && keys.length > 0,
     augmented: augmentManifest !== undefined,
+    augmentManifest,
     compression,
     header,
   }, limits);
 }
 
 type ArtifactInfo = Omit<Artifact, "payloads" | "finish" | "cancel">;
+
+/** Unsigned payload files only for a payload the header-augment augments (as Mender). */
+function checkAugmentedFiles(augment: Manifest, header: ArtifactHeader): void {
+  for (const name of augment.keys()) {
+    const index = /^data\/([0-9]{4})\//.exec(name)?.[1];
+    if (index !== undefined && !header.payloads[Number(index)]?.augment) {
+      fail(
+        "ARTIFACT_STRUCTURE",
+        `manifest-augment lists ${name}, but the header-augment does not augment payload ${
+          Number(index)
+        }`,
+      );
+    }
+  }
+}
 
 function artifactOver(
   entries: ReturnType<typeof outerEntries>,
@@ -288,6 +308,7 @@ function artifactOver(
         type: info.header.payloads[index]!.type,
         compression: split.compression,
         manifest: info.manifest,
+        augmented: info.augmentManifest,
         limits,
         seen,
       });

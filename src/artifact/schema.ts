@@ -55,11 +55,10 @@ export const metaDataSchema = record(string(), unknown());
 export type MetaData = Infer<typeof metaDataSchema>;
 
 /**
- * mender-artifact repeats provides and depends in the augment's header-info; only the
- * payload types are taken from it (the rest is unsigned and must not change what was signed).
+ * The header-info of a header-augment: mender-artifact repeats the signed provides and
+ * depends; a payload type "" keeps the signed type (areader's setInstallers).
  */
 export const augmentHeaderInfoSchema = strictObject({
-  payloads: headerInfoFields.payloads,
-  artifact_provides: optional(headerInfoFields.artifact_provides),
-  artifact_depends: optional(headerInfoFields.artifact_depends),
+  ...headerInfoFields,
+  payloads: array(strictObject({ type: nullable(string({ max: 256 })) }), { min: 1 }),
 });

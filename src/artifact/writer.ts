@@ -12,46 +12,32 @@ import { crypto } from "../builtins.ts";
 import { collectEvery } from "../platform.ts";
 import { fail } from "../errors.ts";
 import { readFileInTurns, readFileStream, syncDir, writeFully } from "../files.ts";
-import { bytesOf, type ByteStream, concat } from "../streams.ts";
-import { compress, type Compression, compressionSuffix } from "./compression.ts";
-import { jsonBytes } from "./json.ts";
+import { bytesOf, type ByteStream } from "../streams.ts";
+import { mergeAugmentMetaData, mergeAugmentTypeInfo } from "./augment.ts";
+import { ADAPTIVE_KEY } from "./adaptive_index.ts";
+import {
+  adaptiveBody,
+  type AdaptivePlan,
+  type AdaptiveWriteOptions,
+  adaptiveWriteOptions,
+  planAdaptive,
+} from "./adaptive_writer.ts";
+import { compress, compressionSuffix } from "./compression.ts";
+import {
+  type ArtifactSpec,
+  augmentHeaderMember,
+  type FileSource,
+  headerCompression,
+  headerMember,
+  type PayloadSpec,
+} from "./header_write.ts";
 import { formatManifest, payloadFileKey } from "./manifest.ts";
 import { isPortablePayloadName, parseScriptName } from "./names.ts";
-import type { HeaderInfo, TypeInfo } from "./schema.ts";
-import { type SigningKey, signManifest } from "./signature.ts";
-import { BLOCK, END_OF_ARCHIVE, tarHeader, tarOf, tarPadding } from "./tar_write.ts";
+import { signManifest } from "./signature.ts";
+import { BLOCK, END_OF_ARCHIVE, tarHeader, tarPadding } from "./tar_write.ts";
 import { dirname } from "node:path";
 
-export type FileSource =
-  | { name: string; path: string }
-  | { name: string; bytes: Uint8Array };
-
-export interface PayloadSpec {
-  /** `rootfs-image`, an Update Module name, or null for an empty (bootstrap) payload. */
-  type: string | null;
-  files: FileSource[];
-  typeInfo: Omit<TypeInfo, "type">;
-  /** The `type` written into type-info; mender-artifact 3.x writes "" for rootfs-image. */
-  typeInfoType?: string | null;
-  /** JSON object for `headers/0000/meta-data`; `{}` writes an empty file, as rootfs-image does. */
-  metaData?: Record<string, unknown>;
-  /** The meta-data file exactly as given, instead of `metaData` encoded here. */
-  metaDataBytes?: Uint8Array;
-  /** A provide to set to the sha256 of the first file (`rootfs-image.checksum`). */
-  checksumProvide?: string;
-}
-
-export interface ArtifactSpec {
-  name: string;
-  group?: string;
-  deviceTypes: string[];
-  depends?: { artifact_name?: string[]; artifact_group?: string[] };
-  payload: PayloadSpec;
-  scripts?: { name: string; bytes: Uint8Array }[];
-  compression: Compression;
-  compressionLevel?: number;
-  signingKey?: SigningKey;
-}
+export type { ArtifactSpec, AugmentSpec, FileSource, PayloadSpec } from "./header_write.ts";
 
 export interface WriteProgress {
   phase: "hash" | "write";
@@ -99,7 +85,8 @@ function checkSpec(spec: ArtifactSpec): void {
     fail("BAD_ARGUMENTS", "the artifact needs at least one device type (-t)");
   }
   const names = new Set<string>();
-  for (const file of spec.payload.files) {
+  const augment = spec.payload.augment;
+  for (const file of [...spec.payload.files, ...augment?.files ?? []]) {
     if (!isPortablePayloadName(file.name)) {
       fail(
         "UNSAFE_NAME",
@@ -111,6 +98,9 @@ function checkSpec(spec: ArtifactSpec): void {
   }
   if (spec.payload.type === null && spec.payload.files.length) {
     fail("BAD_ARGUMENTS", "an empty-payload artifact cannot carry files");
+  }
+  if (augment && (spec.payload.type === null || !augment.type)) {
+    fail("BAD_ARGUMENTS", "an augment needs a payload and a type of its own (--augment-type)");
   }
   for (const script of spec.scripts ?? []) {
     const parsed = parseScriptName(script.name);
@@ -124,70 +114,6 @@ function checkSpec(spec: ArtifactSpec): void {
       );
     }
   }
-}
-
-function headerInfo(spec: ArtifactSpec): HeaderInfo {
-  return {
-    payloads: [{ type: spec.payload.type }],
-    artifact_provides: {
-      artifact_name: spec.name,
-      ...(spec.group ? { artifact_group: spec.group } : {}),
-    },
-    artifact_depends: {
-      ...(spec.depends?.artifact_name?.length ? { artifact_name: spec.depends.artifact_name } : {}),
-      device_type: spec.deviceTypes,
-      ...(spec.depends?.artifact_group?.length
-        ? { artifact_group: spec.depends.artifact_group }
-        : {}),
-    },
-  };
-}
-
-function typeInfo(payload: PayloadSpec): TypeInfo {
-  const info = payload.typeInfo;
-  const depends = sorted(info.artifact_depends);
-  const provides = sorted(info.artifact_provides);
-  return {
-    type: payload.typeInfoType !== undefined ? payload.typeInfoType : payload.type,
-    ...(depends ? { artifact_depends: depends } : {}),
-    ...(provides ? { artifact_provides: provides } : {}),
-    ...(info.clears_artifact_provides?.length
-      ? { clears_artifact_provides: info.clears_artifact_provides }
-      : {}),
-  };
-}
-
-function metaDataBytes(payload: PayloadSpec): Uint8Array | undefined {
-  if (payload.type === null) return undefined;
-  if (payload.metaDataBytes) return payload.metaDataBytes;
-  if (payload.metaData === undefined) return undefined;
-  return Object.keys(payload.metaData).length ? jsonBytes(payload.metaData) : new Uint8Array(0);
-}
-
-async function headerMember(spec: ArtifactSpec, mtime: number): Promise<Uint8Array> {
-  const meta = metaDataBytes(spec.payload);
-  const tar = tarOf([
-    { name: "header-info", bytes: jsonBytes(headerInfo(spec)), mode: 0o600 },
-    ...(spec.scripts ?? []).map((s) => ({
-      name: `scripts/${s.name}`,
-      bytes: s.bytes,
-      mode: 0o644,
-      mtime,
-    })),
-    { name: "headers/0000/type-info", bytes: jsonBytes(typeInfo(spec.payload)), mode: 0o600 },
-    ...(meta ? [{ name: "headers/0000/meta-data", bytes: meta, mode: 0o600 }] : []),
-  ]);
-  return await collect(
-    compress(new Blob([tar as BlobPart]).stream(), spec.compression, {
-      level: spec.compressionLevel,
-    }),
-  );
-}
-
-async function collect(stream: ByteStream): Promise<Uint8Array> {
-  const chunks: Uint8Array[] = [];
-  for await (const chunk of stream) chunks.push(chunk);
-  return concat(chunks);
 }
 
 /** The uncompressed data tar: each file's header, body and padding, then the end marker. */
@@ -232,6 +158,29 @@ function dataTar(files: HashedFile[], mtime: number): ByteStream {
   }, { highWaterMark: 0 });
 }
 
+async function hashAll(
+  sources: FileSource[],
+  onProgress: WriteOptions["onProgress"],
+): Promise<HashedFile[]> {
+  const total = (await Promise.all(
+    sources.map(async (f) =>
+      "path" in f
+        ? (await fs.stat(f.path).catch((e) => unreadable(f.path, e))).size
+        : f.bytes.byteLength
+    ),
+  )).reduce((a, b) => a + b, 0);
+  let hashed = 0;
+  const files: HashedFile[] = [];
+  for (const source of sources) {
+    files.push(
+      await hashFile(source, (n) => onProgress?.({ phase: "hash", bytes: hashed += n, total })),
+    );
+  }
+  return files;
+}
+
+const entry = (f: HashedFile): [string, string] => [payloadFileKey(0, f.source.name), f.sha256];
+
 /** Writes the artifact to `output` (replaced atomically); returns the manifest entries. */
 export async function writeArtifact(
   spec: ArtifactSpec,
@@ -240,36 +189,46 @@ export async function writeArtifact(
 ): Promise<{ manifest: Map<string, string>; bytes: number }> {
   checkSpec(spec);
   const mtime = options.mtime ?? Math.floor(Date.now() / 1000);
-  const total = (await Promise.all(
-    spec.payload.files.map(async (f) =>
-      "path" in f
-        ? (await fs.stat(f.path).catch((e) => unreadable(f.path, e))).size
-        : f.bytes.byteLength
-    ),
-  )).reduce((a, b) => a + b, 0);
-  let hashed = 0;
-  const files: HashedFile[] = [];
-  for (const source of spec.payload.files) {
-    files.push(
-      await hashFile(
-        source,
-        (n) => options.onProgress?.({ phase: "hash", bytes: hashed += n, total }),
-      ),
-    );
-  }
-  const payload = spec.payload.checksumProvide && files[0]
+  const augment = spec.payload.augment;
+  const adaptive = spec.payload.adaptive && await planned(spec, mtime, options.onProgress);
+  const all = adaptive
+    ? [adaptive.file]
+    : await hashAll([...spec.payload.files, ...augment?.files ?? []], options.onProgress);
+  const files = all.slice(0, spec.payload.files.length);
+  const augmentFiles = all.slice(spec.payload.files.length);
+  const total = all.reduce((sum, f) => sum + f.size, 0);
+  let payload = spec.payload.checksumProvide && files[0]
     ? withProvide(spec.payload, spec.payload.checksumProvide, files[0].sha256)
     : spec.payload;
+  if (adaptive) {
+    payload = {
+      ...payload,
+      metaData: { ...payload.metaData, [ADAPTIVE_KEY]: adaptive.plan.index },
+    };
+  }
+  if (augment) {
+    // what ota reads it may write: an augment adds to the signed header, never changes it
+    mergeAugmentTypeInfo(payload.typeInfo, augment.typeInfo);
+    if (augment.metaData) mergeAugmentMetaData(payload.metaData, augment.metaData);
+  }
 
-  const suffix = compressionSuffix(spec.compression);
+  const suffix = compressionSuffix(headerCompression(spec));
   const version = bytesOf(`{"format":"mender","version":3}`);
-  const header = await headerMember({ ...spec, payload }, mtime);
+  const header = await headerMember(spec, payload, mtime);
   const manifest = new Map<string, string>([
-    ...files.map((f): [string, string] => [payloadFileKey(0, f.source.name), f.sha256]),
+    ...files.map(entry),
     [`header.tar${suffix}`, sha(header)],
     ["version", sha(version)],
   ]);
   const manifestBytes = formatManifest(manifest);
+  // mender-artifact: the augment's files, then its header; signed by nothing
+  const augmentHeader = augment ? await augmentHeaderMember(spec, augment) : undefined;
+  const augmentManifest = augmentHeader
+    ? formatManifest([...augmentFiles.map(entry), [
+      `header-augment.tar${suffix}`,
+      sha(augmentHeader),
+    ]])
+    : undefined;
 
   const temp = `${output}.tmp-${process.pid}`;
   const handle = await fs.open(temp, "w", 0o644).catch((error) =>
@@ -291,32 +250,44 @@ export async function writeArtifact(
     await member("version", version);
     await member("manifest", manifestBytes);
     if (spec.signingKey) await member("manifest.sig", signManifest(manifestBytes, spec.signingKey));
+    if (augmentManifest) await member("manifest-augment", augmentManifest);
     await member(`header.tar${suffix}`, header, "root");
+    if (augmentHeader) await member(`header-augment.tar${suffix}`, augmentHeader, "root");
     if (payload.type !== null || files.length) {
       const headerAt = position;
       await put(new Uint8Array(BLOCK));
       let size = 0, written = 0;
-      const body = compress(
-        dataTar(files, mtime).pipeThrough(
-          new TransformStream({
-            transform(chunk, controller) {
-              written += chunk.byteLength;
-              options.onProgress?.({ phase: "write", bytes: written, total });
-              controller.enqueue(chunk);
-            },
-          }),
-        ),
-        spec.compression,
-        { level: spec.compressionLevel, blocks: true },
-      );
+      const onWritten = (n: number) =>
+        options.onProgress?.({ phase: "write", bytes: written += n, total });
+      const body = adaptive
+        ? adaptiveBody(
+          adaptive.file.source.name,
+          openSource(adaptive.file.source),
+          adaptive.plan,
+          adaptive.options,
+          onWritten,
+        )
+        : compress(
+          dataTar(all, mtime).pipeThrough(
+            new TransformStream({
+              transform(chunk, controller) {
+                onWritten(chunk.byteLength);
+                controller.enqueue(chunk);
+              },
+            }),
+          ),
+          spec.compression,
+          { level: spec.compressionLevel, blocks: true },
+        );
       for await (const chunk of body) {
         await put(chunk);
         size += chunk.byteLength;
       }
       await put(tarPadding(size));
+      const data = `data/0000.tar${compressionSuffix(spec.compression)}`;
       await writeFully(
         handle,
-        tarHeader({ name: `data/0000.tar${suffix}`, size, mode: 0o600, mtime, owner: "root" }),
+        tarHeader({ name: data, size, mode: 0o600, mtime, owner: "root" }),
         headerAt,
       );
     }
@@ -333,6 +304,27 @@ export async function writeArtifact(
   }
 }
 
+/** The first pass over an adaptive payload's one image: its hashes, index and pieces. */
+async function planned(
+  spec: ArtifactSpec,
+  mtime: number,
+  onProgress: WriteOptions["onProgress"],
+): Promise<{ file: HashedFile; plan: AdaptivePlan; options: AdaptiveWriteOptions }> {
+  const options = adaptiveWriteOptions(spec.payload.adaptive!, spec, mtime); // adaptive payloads only
+  const source = spec.payload.files[0]!; // exactly one, checked by adaptiveWriteOptions
+  const total = "path" in source
+    ? (await fs.stat(source.path).catch((e) => unreadable(source.path, e))).size
+    : source.bytes.byteLength;
+  let hashed = 0;
+  const plan = await planAdaptive(
+    source.name,
+    openSource(source),
+    options,
+    (n) => onProgress?.({ phase: "hash", bytes: hashed += n, total }),
+  );
+  return { file: { source, size: plan.size, sha256: plan.sha256 }, plan, options };
+}
+
 function unreadable(path: string, error: unknown): never {
   fail("FILE_READ", `cannot read payload file ${path}: ${(error as Error).message}`);
 }
@@ -340,14 +332,6 @@ function unreadable(path: string, error: unknown): never {
 function withProvide(payload: PayloadSpec, key: string, value: string): PayloadSpec {
   const artifact_provides = { ...payload.typeInfo.artifact_provides, [key]: value };
   return { ...payload, typeInfo: { ...payload.typeInfo, artifact_provides } };
-}
-
-/** Go's encoding/json writes map keys sorted; so do we, for the same bytes. */
-function sorted<T>(record: Record<string, T> | undefined): Record<string, T> | undefined {
-  if (!record || !Object.keys(record).length) return undefined;
-  return Object.fromEntries(
-    Object.entries(record).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)),
-  );
 }
 
 function sha(bytes: Uint8Array): string {

@@ -25,7 +25,10 @@ export function artifactDumpCommand(): Command {
     .argument("<artifact>", "the .mender file")
     .option("--files <dir>", "write the payload files here")
     .option("--scripts <dir>", "write the state scripts here")
-    .option("--meta-data <dir>", "write the payload meta-data (meta-data.json) here")
+    .option(
+      "--meta-data <dir>",
+      "write the payload meta-data here (meta-data.json, an augment's meta-data-augment.json)",
+    )
     .option(
       "-k, --key <file>",
       "PEM public key the artifact must be signed with (repeatable)",
@@ -55,11 +58,16 @@ Examples:
             await fs.writeFile(join(o.scripts, script.name), script.bytes, { mode: 0o755 });
           }
         }
-        const meta = artifact.header.payloads[0]?.metaDataBytes;
+        const payload = artifact.header.payloads[0];
+        const meta = payload?.metaDataBytes;
+        const augmentMeta = payload?.augment?.metaDataBytes;
         if (o.metaData && isMenderArtifact()) await menderMetaData(o.metaData, artifact);
-        else if (o.metaData && meta !== undefined) {
+        else if (o.metaData && (meta !== undefined || augmentMeta !== undefined)) {
           await fs.mkdir(o.metaData, { recursive: true });
-          await fs.writeFile(join(o.metaData, "meta-data.json"), meta);
+          if (meta) await fs.writeFile(join(o.metaData, "meta-data.json"), meta);
+          if (augmentMeta) {
+            await fs.writeFile(join(o.metaData, "meta-data-augment.json"), augmentMeta);
+          }
         }
         if (o.files) await fs.mkdir(o.files, { recursive: true });
         for await (const payload of artifact.payloads()) {
@@ -75,10 +83,21 @@ Examples:
     });
 }
 
-/** mender-artifact's dump writes `0000.meta-data`, re-encoded by Go, and only when not empty. */
+/**
+ * mender-artifact's dump writes `0000.meta-data` and an augment's `0000.meta-data-augment`,
+ * each re-encoded by Go, and only when not empty.
+ */
 async function menderMetaData(dir: string, artifact: Artifact): Promise<void> {
   await fs.mkdir(dir, { recursive: true });
-  const meta = artifact.header.payloads[0]?.metaData;
-  if (!meta || !Object.keys(meta).length) return;
-  await fs.writeFile(join(dir, "0000.meta-data"), `${goJson(meta)}\n`, { flag: "wx" });
+  const payload = artifact.header.payloads[0];
+  const files: [string, Uint8Array | undefined][] = [
+    ["0000.meta-data", payload?.metaDataBytes],
+    ["0000.meta-data-augment", payload?.augment?.metaDataBytes],
+  ];
+  for (const [name, bytes] of files) {
+    // verified and parsed as a JSON object already, when the header was read
+    const meta = bytes?.byteLength ? JSON.parse(new TextDecoder().decode(bytes)) : {};
+    if (!Object.keys(meta).length) continue;
+    await fs.writeFile(join(dir, name), `${goJson(meta)}\n`, { flag: "wx" });
+  }
 }

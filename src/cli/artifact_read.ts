@@ -18,6 +18,8 @@ interface FileSummary {
   size: number;
   checksum: string;
   mtime?: number;
+  /** Listed in manifest-augment: checksummed, not signed. */
+  augmented?: true;
 }
 
 interface ReadOptions {
@@ -50,7 +52,8 @@ async function inspect(
       const list: FileSummary[] = (files[payload.index] = []);
       for await (const file of payload.files()) {
         for await (const _ of file.stream) { /* hashed while it passes */ }
-        list.push({ name: file.name, size: file.size, checksum: file.sha256, mtime: file.mtime });
+        const { name, size, sha256: checksum, mtime, augmented } = file;
+        list.push({ name, size, checksum, mtime, ...(augmented ? { augmented } : {}) });
       }
     }
     await artifact.finish();
@@ -81,6 +84,8 @@ function summary(path: string, artifact: Artifact, files: FileSummary[][], size:
     scripts: artifact.header.scripts.map((s) => s.name),
     payloads: artifact.header.payloads.map((p) => ({
       type: p.type,
+      /** The signed type an augment took this payload over from (its module must accept it). */
+      augments: p.augment?.originalType ?? null,
       provides: p.typeInfo.artifact_provides ?? {},
       depends: p.typeInfo.artifact_depends ?? {},
       clearsProvides: p.typeInfo.clears_artifact_provides ?? [],
@@ -123,7 +128,9 @@ function printText(s: ReturnType<typeof summary>): void {
     const depends = map(p.depends);
     lines.push(
       `    ${i}:`,
-      `    Type:   ${p.type ?? "empty payload"}`,
+      `    Type:   ${p.type ?? "empty payload"}${
+        p.augments ? ` (augmented; the signed type is ${p.augments})` : ""
+      }`,
       `    Provides:${provides ? "" : " Nothing"}`,
       ...(provides ?? []),
       `    Depends:${depends ? "" : " Nothing"}`,
@@ -138,6 +145,7 @@ function printText(s: ReturnType<typeof summary>): void {
         `      name:     ${f.name}`,
         `      size:     ${f.size}`,
         `      checksum: ${f.checksum}`,
+        ...(f.augmented ? ["      unsigned: listed in manifest-augment"] : []),
       ]),
     );
   });

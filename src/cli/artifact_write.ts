@@ -2,7 +2,13 @@
 import { basename } from "node:path";
 import { Command, Option } from "commander";
 import { compressions, parseCompressionName } from "../artifact/compression.ts";
-import { type ArtifactSpec, type PayloadSpec, writeArtifact } from "../artifact/writer.ts";
+import { goJson } from "../artifact/go_json.ts";
+import {
+  type ArtifactSpec,
+  type AugmentSpec,
+  type PayloadSpec,
+  writeArtifact,
+} from "../artifact/writer.ts";
 import { fail } from "../errors.ts";
 import { mergeRecords } from "../records.ts";
 import { collect, keyValues, loadSigningKey, parseJsonObject, readFileOrFail } from "./options.ts";
@@ -100,6 +106,11 @@ function commonOptions(command: Command, withFiles: boolean, order: FlagOrder): 
     command.option("-f, --file <file>", "payload file (repeatable)", collect);
   }
   return command;
+}
+
+function wholeNumber(text: string, flag: string): number {
+  if (!/^\d{1,9}$/.test(text)) fail("BAD_ARGUMENTS", `${flag} takes a number of bytes`);
+  return Number(text);
 }
 
 function scripts(paths: string[] = []) {
@@ -202,6 +213,41 @@ async function write(
   if (!isMenderArtifact()) console.log(`Wrote ${output} (${result.bytes} bytes)`);
 }
 
+interface ModuleOptions {
+  file?: string[];
+  type: string;
+  metaData?: string;
+  augmentType?: string;
+  augmentProvides?: string[];
+  augmentDepends?: string[];
+  augmentMetaData?: string;
+  augmentFile?: string[];
+}
+
+function jsonFile(path: string, what: string): Record<string, unknown> {
+  return parseJsonObject(readFileOrFail(path, `the ${what} file`), `${what} ${path}`);
+}
+
+/** mender-artifact's --augment-* options: all of them need --augment-type. */
+function augmentSpec(o: ModuleOptions): AugmentSpec | undefined {
+  if (!o.augmentType) {
+    const given = o.augmentFile ?? o.augmentProvides ?? o.augmentDepends ?? o.augmentMetaData;
+    if (given !== undefined) {
+      fail("BAD_ARGUMENTS", "Must give --augment-type argument if making augmented artifact");
+    }
+    return undefined;
+  }
+  return {
+    type: o.augmentType,
+    files: (o.augmentFile ?? []).map((path) => ({ name: basename(path), path })),
+    typeInfo: {
+      artifact_provides: keyValues(o.augmentProvides, "--augment-provides"),
+      artifact_depends: keyValues(o.augmentDepends, "--augment-depends"),
+    },
+    metaData: o.augmentMetaData ? jsonFile(o.augmentMetaData, "augment meta-data") : undefined,
+  };
+}
+
 export function artifactWriteCommand(progressMode: () => ProgressMode): Command {
   const write_ = new Command("write").description("write a Mender Artifact (format v3)");
   const newOrder = (): FlagOrder => ({ at: 0, provides: new Map(), software: -1 });
@@ -216,13 +262,20 @@ export function artifactWriteCommand(progressMode: () => ProgressMode): Command 
   )
     .option("--legacy-rootfs-image-checksum", "store the checksum as rootfs_image_checksum")
     .option("--no-checksum-provide", "do not write the rootfs-image.checksum provide")
+    .option(
+      "--adaptive",
+      "index the image's blocks in the signed header, so that ota fetches only changed blocks",
+    )
+    .option("--adaptive-block-size <bytes>", "bytes per hashed block (the file system's)", "4096")
+    .option("--adaptive-piece-size <bytes>", "image bytes per compressed piece", "65536")
     .addHelpText(
       "after",
       `
 Examples:
   ota artifact write rootfs-image -n release-2 -t raspberrypi4 -f rootfs.ext4 -o release-2.mender
   ota artifact write rootfs-image -n release-2 -t board-a -t board-b -f rootfs.ext4 \\
-      --compression lzma -k signing.key -s ArtifactInstall_Enter_00_check`,
+      --compression lzma -k signing.key -s ArtifactInstall_Enter_00_check
+  ota artifact write rootfs-image -n release-3 -t raspberrypi4 -f rootfs.ext4 --adaptive`,
     )
     .action(
       async (
@@ -230,6 +283,9 @@ Examples:
           file?: string[];
           legacyRootfsImageChecksum?: boolean;
           checksumProvide?: boolean;
+          adaptive?: boolean;
+          adaptiveBlockSize: string;
+          adaptivePieceSize: string;
         },
       ) => {
         const [file, ...extra] = o.file ?? [];
@@ -251,6 +307,12 @@ Examples:
             : o.legacyRootfsImageChecksum
             ? "rootfs_image_checksum"
             : "rootfs-image.checksum",
+          adaptive: o.adaptive
+            ? {
+              blockSize: wholeNumber(o.adaptiveBlockSize, "--adaptive-block-size"),
+              pieceSize: wholeNumber(o.adaptivePieceSize, "--adaptive-piece-size"),
+            }
+            : undefined,
         };
         await write(baseSpec(o, payload), o, progressMode());
       },
@@ -265,6 +327,15 @@ Examples:
   )
     .requiredOption("-T, --type <module>", "payload type: the Update Module that installs it")
     .option("-m, --meta-data <file>", "JSON object handed to the module as header/meta-data")
+    .option("--augment-type <module>", "the Update Module of an augment (unsigned; delta updates)")
+    .option("--augment-provides <key:value>", "add to the augment's provides (repeatable)", collect)
+    .option("--augment-depends <key:value>", "add to the augment's depends (repeatable)", collect)
+    .option("--augment-meta-data <file>", "JSON object: the augment's meta-data")
+    .option(
+      "--augment-file <file>",
+      "payload file in the augment, not signed (repeatable)",
+      collect,
+    )
     .addHelpText(
       "after",
       `
@@ -272,9 +343,14 @@ Examples:
   ota artifact write module-image -T directory -n web-1.2 -t gateway \\
       -f update.tar -f dest_dir -o web-1.2.mender
   ota artifact write module-image -T dfu -n fw-2.0 -t gateway -f firmware.bin \\
-      -m dfu.json -p dfu.board.version:2.0`,
+      -m dfu.json -p dfu.board.version:2.0
+  ota artifact write module-image -T app -n app-2 -t gateway -f app.tar -k signing.key \\
+      --augment-type app-delta --augment-file app-1-to-2.delta --augment-depends app.version:1
+
+An augment (--augment-*) is added after signing: manifest-augment covers it, the signature
+does not. It may add provides, depends and meta-data keys, never change the signed ones.`,
     )
-    .action(async (o: CommonOptions & { file?: string[]; type: string; metaData?: string }) => {
+    .action(async (o: CommonOptions & ModuleOptions) => {
       if (o.type === "rootfs-image") {
         fail("BAD_ARGUMENTS", "use 'write rootfs-image' for root filesystem images");
       }
@@ -286,13 +362,13 @@ Examples:
           artifact_depends: keyValues(o.depends, "-d"),
           clears_artifact_provides: clearsProvides(o, o.type),
         },
-        metaData: o.metaData
-          ? parseJsonObject(
-            readFileOrFail(o.metaData, "the meta-data file"),
-            `meta-data ${o.metaData}`,
-          )
-          : undefined,
+        augment: augmentSpec(o),
       };
+      if (o.metaData) {
+        // mender-artifact re-encodes it with Go's encoding/json: keys sorted, its escapes
+        payload.metaData = jsonFile(o.metaData, "meta-data");
+        payload.metaDataBytes = new TextEncoder().encode(goJson(payload.metaData));
+      }
       await write(baseSpec(o, payload), o, progressMode());
     });
 

@@ -62,6 +62,10 @@ export const topCommands: CommandEntry[] = [
     load: async (c) =>
       (await import("./update.ts")).updateCommands(() => ({ progress: c.progressMode() })),
   },
+  {
+    names: ["daemon", "check-update", "send-inventory"],
+    load: async () => (await import("./daemon.ts")).daemonCommands(),
+  },
   { names: ["serve"], load: async () => [(await import("./serve.ts")).serveCommand()] },
   { names: ["module"], load: async () => [(await import("./module.ts")).moduleCommand()] },
   {

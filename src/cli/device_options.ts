@@ -15,8 +15,11 @@ export function addLocationOptions(command: Command): Command {
     .option("-d, --data <dir>", "data directory: state, logs, module work trees", d.data);
 }
 
-/** The configuration and the paths of the device the options name. */
-export async function locate(o: DeviceLocations): Promise<{ config: Config; paths: Paths }> {
-  const config = await loadConfig(o.config, o.fallbackConfig);
+/** The configuration and the paths of the device the options name; `debug` hears of ignored keys. */
+export async function locate(
+  o: DeviceLocations,
+  debug?: (message: string) => void,
+): Promise<{ config: Config; paths: Paths }> {
+  const config = await loadConfig(o.config, o.fallbackConfig, debug);
   return { config, paths: resolvePaths(config, o.data) };
 }

@@ -4,9 +4,9 @@
  * ota or under Mender's own client. Each shim execs this very binary by its full path.
  */
 import { promises as fs } from "node:fs";
-import process from "node:process";
 import { Command } from "commander";
 import { fail } from "../errors.ts";
+import { ownExecutable } from "../platform.ts";
 import { builtinModules } from "./module.ts";
 
 /** The answers that never change, given by the shim itself (see modules/dfu/dfu). */
@@ -25,16 +25,12 @@ ${shortAnswers[name] ?? ""}exec "\${OTA_BIN:-${binary}}" module ${name} "$@"
 `;
 }
 
-/** The binary's own path (the compiled binary; from source, the runtime is not ota). */
+/** The binary's own path (from source, the runtime is not ota). */
 function ownBinary(): string {
-  const path = process.execPath;
-  if (/\/(deno|bun|node)$/.test(path)) {
-    fail(
-      "NOT_SUPPORTED",
-      "install-modules needs the compiled ota binary (run it as ./dist/ota or from its install path)",
-    );
-  }
-  return path;
+  return ownExecutable() ?? fail(
+    "NOT_SUPPORTED",
+    "install-modules needs the compiled ota binary or dist/ota.js (run it as ./dist/ota or from its install path)",
+  );
 }
 
 export function installModulesCommand(): Command {

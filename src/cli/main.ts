@@ -11,6 +11,7 @@ import { parseProgressMode, type ProgressMode } from "./progress.ts";
 import { translateMenderArgs } from "./mender_compat.ts";
 import { checkCommandNames } from "./unknown_command.ts";
 import { runMenderArtifact } from "./mender_artifact.ts";
+import { runMenderAuth } from "./mender_auth.ts";
 import { exitQuietlyOnBrokenPipe, isBrokenPipe, pipeBroken } from "./broken_pipe.ts";
 
 export interface GlobalOptions {
@@ -106,7 +107,7 @@ export function reportError(error: unknown, debug: boolean): number {
 
 /**
  * The name ota was started as: `mender` and `mender-update` symlinks speak Mender's dialect,
- * a `mender-artifact` symlink that tool's.
+ * `mender-auth` Mender 4's auth tool (mender_auth.ts), a `mender-artifact` symlink that tool's.
  */
 export function invokedAs(): string {
   return (process.argv0 ?? "ota").split("/").pop() ?? "ota";
@@ -121,6 +122,13 @@ export async function run(argv: string[], name = invokedAs()): Promise<number> {
 async function runAs(argv: string[], name: string): Promise<number> {
   if (name === "mender-artifact") {
     return await runMenderArtifact(argv, buildProgram, (error) => reportError(error, false));
+  }
+  if (name === "mender-auth") {
+    try {
+      return await runMenderAuth(argv);
+    } catch (error) {
+      return reportError(error, false);
+    }
   }
   if (name === "mender" || name === "mender-update") {
     try {

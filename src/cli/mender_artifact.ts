@@ -67,12 +67,17 @@ const valued = new Set([
   "mode",
   "files",
   "scripts",
+  "augment-type",
+  "augment-provides",
+  "augment-depends",
+  "augment-meta-data",
+  "augment-file",
 ]); // deno-fmt-ignore
 
 /** Letters that are switches in one command and take a value in others (`sign -f`). */
 const switches: Record<string, string[]> = { sign: ["f"], install: ["d"] };
 
-/** What ota does not do: signing services, snapshots over ssh, augmented payloads. */
+/** What ota does not do: signing services, snapshots over ssh, printed command lines. */
 const unsupported = new Set([
   "gcp-kms-key",
   "vault-transit-key",
@@ -81,11 +86,6 @@ const unsupported = new Set([
   "S",
   "print-cmdline",
   "print0-cmdline",
-  "augment-type",
-  "augment-provides",
-  "augment-depends",
-  "augment-meta-data",
-  "augment-file",
 ]); // deno-fmt-ignore
 
 export class MenderArtifactExit extends Error {

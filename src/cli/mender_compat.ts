@@ -53,25 +53,28 @@ const legacyCommands: Record<string, string> = {
   "-rollback": "rollback",
   "-show-artifact": "show-artifact",
   "-show-provides": "show-provides",
+  "-daemon": "daemon",
+  "-check-update": "check-update",
+  "-send-inventory": "send-inventory",
 };
+
+const managed = ["daemon", "check-update", "send-inventory"];
 
 const commands: Record<Flavor, string[]> = {
-  "mender": ["install", "commit", "rollback", "show-artifact", "show-provides"],
-  "mender-update": ["install", "resume", "commit", "rollback", "show-artifact", "show-provides"],
+  "mender": ["install", "commit", "rollback", "show-artifact", "show-provides", ...managed],
+  "mender-update": [
+    "install",
+    "resume",
+    "commit",
+    "rollback",
+    "show-artifact",
+    "show-provides",
+    ...managed,
+  ],
 };
 
-const managedOnly = [
-  "daemon",
-  "check-update",
-  "send-inventory",
-  "bootstrap",
-  "setup",
-  "snapshot",
-  "-daemon",
-  "-check-update",
-  "-send-inventory",
-  "-bootstrap",
-];
+/** Mender commands that ota does not have (bootstrap and setup belong to mender-auth / mender-setup). */
+const notSupported = ["bootstrap", "setup", "snapshot", "-bootstrap"];
 
 /** Translates a Mender command line into ota's. */
 export function translateMenderArgs(argv: string[], flavor: Flavor): string[] {
@@ -103,12 +106,12 @@ export function translateMenderArgs(argv: string[], flavor: Flavor): string[] {
         command = legacy;
         continue;
       }
-      if (managedOnly.includes(arg)) {
+      if (notSupported.includes(arg)) {
         fail(
           "NOT_SUPPORTED",
           `'${
             arg.replace(/^-/, "")
-          }' is managed mode, which this ota does not run yet; use install, commit and rollback`,
+          }' is not part of ota as ${flavor}; 'ota daemon' makes its key on first start, and ota linked as mender-auth has 'bootstrap'`,
         );
       }
       if (commands[flavor].includes(arg)) {

@@ -38,6 +38,7 @@ export async function peerInstallOptions(
       token: o.peerToken,
       log,
       limits: transferLimits(engine.config),
+      adaptive: engine.config.AdaptiveUpdates && o.keepForPeers === undefined,
     });
   }
   if (o.keepForPeers !== undefined) {

@@ -10,7 +10,7 @@ import { showArtifactName, storedProvides } from "../device/identity.ts";
 import { provideLines } from "../device/provides.ts";
 import { createLogger, type Level, parseLevel } from "../log.ts";
 import { createEngine, type Engine } from "../update/context.ts";
-import { parseStopBefore, type StopPoint } from "../update/machine.ts";
+import { collectStopBefore, type StopPoint, stopPoints } from "../update/stop_before.ts";
 import { commit, install, type Outcome, resume, rollback } from "../update/standalone.ts";
 import { addLocationOptions, locate } from "./device_options.ts";
 import { createProgress, type ProgressMode } from "./progress.ts";
@@ -41,21 +41,26 @@ export function addDeviceOptions(command: Command): Command {
     .option("--no-syslog", "accepted for Mender's command lines; ota logs to stderr");
 }
 
-async function engineFor(o: DeviceOptions, progress: ProgressMode): Promise<Engine> {
-  const config = await loadConfig(o.config, o.fallbackConfig);
+export async function engineFor(o: DeviceOptions, progress: ProgressMode): Promise<Engine> {
+  const log = createLogger(o.logLevel, undefined, o.logFile);
+  const config = await loadConfig(o.config, o.fallbackConfig, log.debug);
   if (o.trustedCerts) config.ServerCertificate = o.trustedCerts;
   if (o.skipverify) config.SkipVerify = true;
-  return createEngine(
-    config,
-    o.data,
-    createLogger(o.logLevel, undefined, o.logFile),
-    createProgress(progress),
-  );
+  return createEngine(config, o.data, log, createProgress(progress));
 }
 
 interface InstallFlags {
   rebootExitCode?: boolean;
-  stopBefore?: StopPoint;
+  stopBefore?: StopPoint[];
+}
+
+/** Mender 5's --stop-before, on install, resume, commit and rollback. */
+function addStopBefore(command: Command, what: string): Command {
+  return command.option(
+    "--stop-before <state>",
+    `${what} (repeatable): ${stopPoints.join(", ")}`,
+    collectStopBefore,
+  );
 }
 
 function report(outcome: Outcome): void {
@@ -81,19 +86,15 @@ export function updateCommands(globals: Globals): Command[] {
       "--keep-for-peers <dir>",
       "keep a verified copy in DIR, to serve it on ('ota serve DIR')",
     )
-    .option("--keep-max <size>", "with --keep-for-peers: most bytes DIR may hold (e.g. 8GiB)")
-    .option(
-      "--stop-before <state>",
-      "pause before ArtifactInstall or ArtifactCommit; 'resume' continues",
-      parseStopBefore,
-    )
+    .option("--keep-max <size>", "with --keep-for-peers: most bytes DIR may hold (e.g. 8GiB)");
+  addStopBefore(installCmd, "stop before this state; 'resume' continues")
     .addHelpText(
       "after",
       `
 Examples:
   ota install /media/usb/release-2.mender && reboot      then, on the new system: ota commit
   ota install https://updates.example.com/release-2.mender --progress=json
-  ota install --stop-before ArtifactCommit ./app-1.mender  then: ota resume
+  ota install --stop-before ArtifactCommit_Enter ./app-1.mender  then: ota resume
   ota install --from-peer --keep-for-peers /data/updates   from the LAN, then pass it on`,
     )
     .action(
@@ -111,7 +112,10 @@ Examples:
       },
     );
 
-  const commitCmd = addDeviceOptions(new Command("commit"))
+  const commitCmd = addStopBefore(
+    addDeviceOptions(new Command("commit")),
+    "stop before this state",
+  )
     .description("make the installed update permanent (after rebooting into it)")
     .addHelpText(
       "after",
@@ -119,11 +123,14 @@ Examples:
 Example:
   ota commit     # exit 0: committed; 1: failed (the update was rolled back); 2: nothing to commit`,
     )
-    .action(async (o: DeviceOptions) =>
-      report(await commit(await engineFor(o, globals().progress)))
+    .action(async (o: DeviceOptions & InstallFlags) =>
+      report(await commit(await engineFor(o, globals().progress), { stopBefore: o.stopBefore }))
     );
 
-  const rollbackCmd = addDeviceOptions(new Command("rollback"))
+  const rollbackCmd = addStopBefore(
+    addDeviceOptions(new Command("rollback")),
+    "stop before this state",
+  )
     .description("undo the installed but uncommitted update")
     .addHelpText(
       "after",
@@ -131,21 +138,23 @@ Example:
 Example:
   ota rollback && reboot     # back to the previous system`,
     )
-    .action(async (o: DeviceOptions) =>
-      report(await rollback(await engineFor(o, globals().progress)))
+    .action(async (o: DeviceOptions & InstallFlags) =>
+      report(await rollback(await engineFor(o, globals().progress), { stopBefore: o.stopBefore }))
     );
 
-  const resumeCmd = addDeviceOptions(new Command("resume"))
+  const resumeCmd = addStopBefore(
+    addDeviceOptions(new Command("resume")),
+    "stop again before this state",
+  )
     .description("continue a paused update, or finish one a power cut interrupted")
-    .option("--stop-before <state>", "pause again before this state", parseStopBefore)
     .addHelpText(
       "after",
       `
 Examples:
   ota resume                 # after 'install --stop-before ...', or at boot after a power cut
-  ota resume --stop-before ArtifactCommit`,
+  ota resume --stop-before ArtifactCommit_Enter --stop-before Cleanup`,
     )
-    .action(async (o: DeviceOptions & { stopBefore?: StopPoint }) =>
+    .action(async (o: DeviceOptions & InstallFlags) =>
       report(await resume(await engineFor(o, globals().progress), { stopBefore: o.stopBefore }))
     );
 
@@ -158,7 +167,11 @@ Example:
   ota show-artifact          # e.g. release-2 (before the first update: artifact_info's name)`,
     )
     .action(async (o: DeviceOptions) => {
-      console.log(await showArtifactName((await locate(o)).paths));
+      console.log(
+        await showArtifactName(
+          (await locate(o, createLogger(o.logLevel, undefined, o.logFile).debug)).paths,
+        ),
+      );
     });
 
   const showProvides = addDeviceOptions(new Command("show-provides"))
@@ -171,7 +184,9 @@ Example:
                              # (nothing on a device never updated, as Mender prints)`,
     )
     .action(async (o: DeviceOptions) => {
-      const provides = await storedProvides((await locate(o)).paths);
+      const provides = await storedProvides(
+        (await locate(o, createLogger(o.logLevel, undefined, o.logFile).debug)).paths,
+      );
       for (const line of provideLines(provides)) console.log(line);
     });
 

@@ -11,6 +11,7 @@ import { dataRecordSchema, zodOf } from "../zod_shapes.ts";
 import { fail } from "../errors.ts";
 import { atomicWriteFile, readTextIfExists } from "../files.ts";
 import { dataRecord } from "../records.ts";
+import { stopPoints } from "../update/stop_before.ts";
 
 /**
  * Where an update stands, as written before each state acts: the names of Mender's
@@ -44,6 +45,13 @@ export const updateRecordSchema = z.object({
   payloads: z.array(z.object({ type: z.string().nullable(), typeInfo: zodOf(typeInfoSchema) })),
   needsReboot: z.enum(["No", "Yes", "Automatic"]).optional(),
   supportsRollback: z.boolean().optional(),
+  /**
+   * The --stop-before point a state stopped at once recorded: the update waits there as at a
+   * pause, and only `resume` (or a command that state takes) goes on; the next write drops it.
+   */
+  stoppedBefore: z.enum(stopPoints).optional(),
+  /** Set once ArtifactRollback succeeded, for what a later run reports. */
+  rolledBack: z.boolean().optional(),
   /** Set once the update failed; the error path then runs to the end. */
   failed: z.boolean().default(false),
   error: z.string().optional(),
@@ -52,14 +60,18 @@ export type UpdateRecord = z.infer<typeof updateRecordSchema>;
 
 /**
  * The outcome of an update for a server (managed mode): written in the same write that ends
- * the update, so a crash cannot lose it; the daemon removes it once the server has it.
+ * the update, so a crash cannot lose it; the daemon removes it once the server has it. A
+ * deployment that ended before an update began (installed already, an artifact the device
+ * cannot take) is recorded here the same way.
  */
 export const reportSchema = z.object({
   id: z.string(),
-  status: z.enum(["success", "failure"]),
+  status: z.enum(["success", "failure", "already-installed"]),
   artifactName: z.string(),
   /** The update's log (deployments.NNNN.<id>.log), uploaded after a failure. */
   log: z.string().optional(),
+  /** The server took the status: only the log is left to send (a restart sends no status). */
+  statusSent: z.boolean().optional(),
 });
 export type Report = z.infer<typeof reportSchema>;
 

@@ -3,7 +3,9 @@
  * drive: the built-in rootfs-image handler and Update Modules both answer these calls,
  * named after Mender's v3 module states.
  */
+import type { ArtifactRanges } from "../adaptive/ranged_source.ts";
 import type { ArtifactHeader, PayloadHeader } from "../artifact/header.ts";
+import type { Manifest } from "../artifact/manifest.ts";
 import type { PayloadFile } from "../artifact/payload.ts";
 import type { Config, Paths } from "../device/config.ts";
 import type { UpdateRecord } from "../device/store.ts";
@@ -28,6 +30,10 @@ export interface DownloadContext extends HandlerContext {
   payload: PayloadHeader;
   /** Verbatim header-info bytes, for modules' `header/header-info`. */
   headerInfoBytes: Uint8Array;
+  /** The verified manifest. */
+  manifest?: Manifest;
+  /** Byte ranges of the same artifact, when its source serves them (adaptive rootfs-image). */
+  ranges?: ArtifactRanges;
 }
 
 export interface PayloadHandler {

@@ -5,6 +5,7 @@
  */
 import { promises as fs } from "node:fs";
 import { join } from "node:path";
+import type { PayloadAugment } from "../artifact/header.ts";
 import { isSafeBaseName } from "../artifact/names.ts";
 import { fail, isOtaError } from "../errors.ts";
 import { runProcess } from "../process.ts";
@@ -101,6 +102,39 @@ async function query<T extends string>(
   return lines[0] as T;
 }
 
+/**
+ * An augmented payload goes only to a module that asks for it, by Mender's module protocol:
+ * `SupportsAugmentedArtifacts` answered with exactly YesThisModuleSupportsAugmentedArtifacts,
+ * and, when the augment chose this module over the signed type, that type among the lines
+ * of `ListSupportedOriginalTypes`. (Mender 3.4 refuses every augmented module payload.)
+ */
+async function requireAugmentSupport(
+  path: string,
+  ctx: HandlerContext,
+  augment: PayloadAugment,
+): Promise<void> {
+  const name = path.split("/").pop();
+  const answer = await call(path, "SupportsAugmentedArtifacts", ctx, MAX_QUERY_OUTPUT);
+  const lines = answer.stdout.split("\n").map((line) => line.trim()).filter(Boolean);
+  if (answer.code !== 0 || lines.join("\n") !== "YesThisModuleSupportsAugmentedArtifacts") {
+    fail(
+      "AUGMENT_REFUSED",
+      `the Update Module ${name} does not take augmented payloads (it does not answer ` +
+        "SupportsAugmentedArtifacts with YesThisModuleSupportsAugmentedArtifacts)",
+    );
+  }
+  if (augment.originalType === name) return;
+  const types = await call(path, "ListSupportedOriginalTypes", ctx, MAX_QUERY_OUTPUT);
+  const listed = types.stdout.split("\n").map((line) => line.trim());
+  if (types.code !== 0 || !listed.includes(augment.originalType)) {
+    fail(
+      "AUGMENT_REFUSED",
+      `the Update Module ${name} does not list the signed payload type ` +
+        `${augment.originalType} in ListSupportedOriginalTypes`,
+    );
+  }
+}
+
 export async function moduleHandler(type: string, modulesDir: string): Promise<PayloadHandler> {
   const path = await findModule(type, modulesDir);
   const state = (name: string) => (ctx: HandlerContext) => runState(path, name, ctx);
@@ -108,6 +142,7 @@ export async function moduleHandler(type: string, modulesDir: string): Promise<P
     type,
     async download(files, ctx: DownloadContext) {
       const tree = await createTree(ctx);
+      if (ctx.payload.augment) await requireAugmentSupport(path, ctx, ctx.payload.augment);
       const start = (): ModuleProcess => ({
         done: call(path, "Download", ctx).then((r) => r.code ?? 1),
       });

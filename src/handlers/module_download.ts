@@ -4,7 +4,9 @@
  * its own named pipe under streams/), or it exits without opening it (files mode: ota
  * then stores every file under files/). Either way the bytes pass the checksum before the
  * module can act on them, and a module that dies, stops reading or never finishes the
- * loop ends the download with an error instead of a hang.
+ * loop ends the download with an error instead of a hang. The unsigned files of an augment
+ * (manifest-augment) go to streams-augment/ and files-augment/ instead, as Mender's module
+ * protocol names them, so a module never takes them for signed ones.
  */
 import { constants, promises as fs } from "node:fs";
 import { join } from "node:path";
@@ -135,6 +137,13 @@ async function announce(streamNext: string, line: string, module: ModuleProcess)
   return true;
 }
 
+/** Where a payload file goes in the tree: `streams/` or `files/`, `-augment` when unsigned. */
+async function place(tree: string, mode: "streams" | "files", file: PayloadFile) {
+  const dir = file.augmented ? `${mode}-augment` : mode;
+  await fs.mkdir(join(tree, dir), { recursive: true, mode: 0o700 });
+  return `${dir}/${file.name}`;
+}
+
 /** Stores every file under files/, verified, for a module that chose files mode. */
 async function filesMode(
   tree: string,
@@ -147,7 +156,7 @@ async function filesMode(
   let total = 0;
   while (!current.done) {
     const file = current.value;
-    const handle = await fs.open(join(tree, "files", file.name), "w", 0o600);
+    const handle = await fs.open(join(tree, await place(tree, "files", file)), "w", 0o600);
     try {
       let position = 0;
       for await (const chunk of file.stream) {
@@ -179,9 +188,10 @@ export async function moduleDownload(
   let total = 0;
   while (!current.done) {
     const file = current.value;
-    const fifo = join(tree, "streams", file.name);
+    const entry = await place(tree, "streams", file);
+    const fifo = join(tree, entry);
     await mkfifo(fifo);
-    if (!(await announce(streamNext, `streams/${file.name}\n`, module))) break;
+    if (!(await announce(streamNext, `${entry}\n`, module))) break;
     announced++;
     const handle = await openForModule(fifo, module);
     if (handle === EXITED) {
@@ -215,6 +225,7 @@ export async function moduleDownload(
   const code = await module.done;
   if (code !== 0) fail("MODULE_FAILED", `the module's Download failed (exit ${code})`);
   await fs.rm(join(tree, "streams"), { recursive: true, force: true });
+  await fs.rm(join(tree, "streams-augment"), { recursive: true, force: true });
   await fs.rm(streamNext, { force: true });
   if (announced === 0) await filesMode(tree, files, current, onBytes);
 }

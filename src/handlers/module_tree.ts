@@ -25,6 +25,7 @@ export async function createTree(ctx: DownloadContext): Promise<string> {
   await fs.mkdir(join(tree, "header"), { recursive: true, mode: 0o700 });
   await fs.mkdir(join(tree, "tmp"), { mode: 0o700 });
   const info = ctx.header.info.artifact_provides;
+  const augment = ctx.payload.augment;
   const files: Record<string, string | Uint8Array> = {
     "version": "3\n",
     "current_artifact_name": `${ctx.current.artifactName}\n`,
@@ -32,16 +33,26 @@ export async function createTree(ctx: DownloadContext): Promise<string> {
     "current_device_type": `${ctx.current.deviceType}\n`,
     "header/artifact_name": info.artifact_name,
     "header/artifact_group": info.artifact_group ?? "",
-    "header/payload_type": ctx.payload.type ?? "",
+    // header/ holds the signed header only; an augment's own files go to header-augment/
+    "header/payload_type": augment?.originalType ?? ctx.payload.type ?? "",
     "header/header-info": ctx.headerInfoBytes,
     "header/type-info": ctx.payload.typeInfoBytes,
     "header/meta-data": ctx.payload.metaDataBytes ?? "",
+    ...(augment
+      ? {
+        "header-augment/header-info": ctx.header.augmentInfoBytes ?? "",
+        "header-augment/type-info": augment.typeInfoBytes,
+        "header-augment/meta-data": augment.metaDataBytes ?? "",
+      }
+      : {}),
   };
+  if (augment) await fs.mkdir(join(tree, "header-augment"), { mode: 0o700 });
   for (const [name, content] of Object.entries(files)) {
     await writeDurable(join(tree, name), content);
   }
   // a commit or rollback after a power cut reads these again: sync up to the data directory
   await syncDir(join(tree, "header"));
+  if (augment) await syncDir(join(tree, "header-augment"));
   const top = ctx.paths.dataDir;
   for (let dir = tree; dir.startsWith(top) && dir !== dirname(dir); dir = dirname(dir)) {
     await syncDir(dir);

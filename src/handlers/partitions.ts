@@ -1,8 +1,11 @@
 /**
  * Which root partition is running, and how big a partition is. Mender's rules: the active
  * partition is the one whose device node is the device of the mounted `/` (st_rdev ==
- * st_dev), else the one named by `root=` on the kernel command line. If neither tells,
- * nothing is written: guessing could overwrite the running system.
+ * st_dev), else the one named by `root=` on the kernel command line. When `/` is on no
+ * block device at all (UBI, an overlay, NFS: st_dev has major 0), the device that
+ * /proc/self/mountinfo names as mounted on `/` is tried, and last, as Mender 3.4 falls
+ * back, the slot the bootloader's `mender_boot_part` names. A block device for `/` that is
+ * neither slot tells that the configuration names other disks: nothing is written then.
  */
 import { promises as fs } from "node:fs";
 import { fail } from "../errors.ts";
@@ -18,6 +21,8 @@ export interface Slot {
 export interface Slots {
   active: Slot;
   inactive: Slot;
+  /** What told the running slot. */
+  how: "device" | "cmdline" | "mount" | "bootenv";
 }
 
 export function partitionNumber(path: string): number {
@@ -33,9 +38,12 @@ export function partitionNumber(path: string): number {
 
 /** Linux dev_t to major:minor (glibc's encoding). */
 function majorMinor(dev: bigint): string {
-  const major = ((dev >> 8n) & 0xfffn) | ((dev >> 32n) & ~0xfffn);
   const minor = (dev & 0xffn) | ((dev >> 12n) & ~0xffn);
-  return `${major}:${minor}`;
+  return `${majorOf(dev)}:${minor}`;
+}
+
+function majorOf(dev: bigint): bigint {
+  return ((dev >> 8n) & 0xfffn) | ((dev >> 32n) & ~0xfffn);
 }
 
 async function rdevOf(path: string): Promise<bigint | undefined> {
@@ -69,6 +77,28 @@ export interface ActiveProbe {
   rootDev?: bigint;
   /** Kernel command line; defaults to /proc/cmdline. */
   cmdline?: string;
+  /** The mount table; defaults to /proc/self/mountinfo. */
+  mountInfo?: string;
+  /** The bootloader's mender_boot_part, the last word when / is on no block device. */
+  bootPart?: string;
+}
+
+/** What is mounted on `/` (the topmost mount), from mountinfo; octal escapes undone. */
+export function rootMountSource(mountInfo: string): string | undefined {
+  let source: string | undefined;
+  for (const line of mountInfo.split("\n")) {
+    const fields = line.split(" ");
+    const dash = fields.indexOf("-");
+    if (fields[4] === "/" && dash > 0 && fields[dash + 2]) source = fields[dash + 2];
+  }
+  return source?.replace(/\\([0-7]{3})/g, (_, octal) => String.fromCharCode(parseInt(octal, 8)));
+}
+
+/** A device name as Mender compares them: ubiX_Y is /dev/ubiX_Y; links resolved. */
+async function canonical(path: string): Promise<string> {
+  const name = /^ubi\d+_\d+$/.test(path) ? `/dev/${path}` : path;
+  if (!name.startsWith("/")) return name; // "overlay", "ubi0:rootfs", "server:/export"
+  return await fs.realpath(name).catch(() => name);
 }
 
 export async function findSlots(
@@ -84,23 +114,43 @@ export async function findSlots(
   if (a.number === b.number) {
     fail("CONFIG_INVALID", "RootfsPartA and RootfsPartB have the same partition number");
   }
+  const running = (active: Slot, how: Slots["how"]): Slots => ({
+    active,
+    inactive: active === a ? b : a,
+    how,
+  });
   const rootDev = probe.rootDev ?? (await fs.stat("/", { bigint: true })).dev;
   const [rdevA, rdevB] = await Promise.all([rdevOf(a.path), rdevOf(b.path)]);
-  if (rdevA === rootDev) return { active: a, inactive: b };
-  if (rdevB === rootDev) return { active: b, inactive: a };
-  const cmdline = probe.cmdline ?? await fs.readFile("/proc/cmdline", "utf8").catch(() => "");
-  const root = await resolveRootArgument(cmdline);
-  if (root) {
-    const [realA, realB] = await Promise.all(
-      [a.path, b.path].map((p) => fs.realpath(p).catch(() => p)),
-    );
-    if (root === realA) return { active: a, inactive: b };
-    if (root === realB) return { active: b, inactive: a };
+  if (rdevA === rootDev) return running(a, "device");
+  if (rdevB === rootDev) return running(b, "device");
+  const [realA, realB] = await Promise.all([canonical(a.path), canonical(b.path)]);
+  const named = async (device: string | undefined) => {
+    const real = device === undefined ? undefined : await canonical(device);
+    return real === realA ? a : real === realB ? b : undefined;
+  };
+  const blockRoot = majorOf(rootDev) !== 0n;
+  if (!blockRoot) {
+    const mountInfo = probe.mountInfo ??
+      await fs.readFile("/proc/self/mountinfo", "utf8").catch(() => "");
+    const mounted = await named(rootMountSource(mountInfo));
+    if (mounted) return running(mounted, "mount");
   }
+  const cmdline = probe.cmdline ?? await fs.readFile("/proc/cmdline", "utf8").catch(() => "");
+  const fromCmdline = await named(await resolveRootArgument(cmdline));
+  if (fromCmdline) return running(fromCmdline, "cmdline");
+  const boot = probe.bootPart !== undefined && /^\d+$/.test(probe.bootPart)
+    ? [a, b].find((slot) => slot.number === Number(probe.bootPart))
+    : undefined;
+  if (!blockRoot && boot) return running(boot, "bootenv");
   fail(
     "ACTIVE_PARTITION_UNKNOWN",
-    `cannot tell which root partition is running: neither ${a.path} nor ${b.path} is the device of / ` +
-      `(${majorMinor(rootDev)}) or the kernel's root=; refusing to write either`,
+    blockRoot
+      ? `cannot tell which root partition is running: neither ${a.path} nor ${b.path} is the device of / ` +
+        `(${majorMinor(rootDev)}) or the kernel's root=; refusing to write either`
+      : `cannot tell which root partition is running: / is on no block device (${
+        majorMinor(rootDev)
+      }: UBI, overlay, NFS?), and neither the mount table, the kernel's root= nor the ` +
+        `bootloader's mender_boot_part (${probe.bootPart ?? "unset"}) names ${a.path} or ${b.path}`,
   );
 }
 

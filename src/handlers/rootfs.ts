@@ -10,19 +10,26 @@ import { atomicWriteFile, readTextIfExists } from "../files.ts";
 import { type BootEnv, bootEnvFor } from "./bootloader/mod.ts";
 import type { DownloadContext, HandlerContext, PayloadHandler } from "./handler.ts";
 import { writePartition } from "./partition_writer.ts";
-import { findSlots, partitionSize } from "./partitions.ts";
+import { type ActiveProbe, findSlots, partitionSize, type Slots } from "./partitions.ts";
+import { downloadAdaptive } from "./rootfs_adaptive.ts";
 
 function origPartFile(ctx: HandlerContext): string {
   return `${ctx.paths.dataDir}/rootfs-image/orig-part`;
 }
 
+/** The kernel's id of this boot, kept at install: the same id later means no reboot yet. */
+function bootIdFile(ctx: HandlerContext): string {
+  return `${ctx.paths.dataDir}/rootfs-image/install-boot-id`;
+}
+
+async function bootId(probe: ActiveProbe & { bootId?: string }): Promise<string | undefined> {
+  if (probe.bootId !== undefined) return probe.bootId;
+  return (await readTextIfExists("/proc/sys/kernel/random/boot_id").catch(() => undefined))?.trim();
+}
+
 async function readOrigPart(ctx: HandlerContext): Promise<number | undefined> {
   const text = await readTextIfExists(origPartFile(ctx));
   return text === undefined ? undefined : Number(text.trim());
-}
-
-function slots(ctx: HandlerContext) {
-  return findSlots(ctx.config.RootfsPartA, ctx.config.RootfsPartB);
 }
 
 function bootVars(slot: number, upgrade: "0" | "1", bootcount?: string): Record<string, string> {
@@ -32,16 +39,6 @@ function bootVars(slot: number, upgrade: "0" | "1", bootcount?: string): Record<
     upgrade_available: upgrade,
     ...(bootcount !== undefined ? { bootcount } : {}),
   };
-}
-
-/** Mender's canary: U-Boot saved it on first boot; missing means we read another env than U-Boot does. */
-function checkCanary(env: Record<string, string>): void {
-  if (env.mender_check_saveenv_canary === "1" && env.mender_saveenv_canary !== "1") {
-    fail(
-      "BOOTENV_MISMATCH",
-      "the bootloader environment has no save canary: fw_printenv reads a different environment than U-Boot writes; check fw_env.config",
-    );
-  }
 }
 
 /**
@@ -59,16 +56,45 @@ function slotBefore(
   return active !== undefined && active !== next ? active : inactive;
 }
 
+/**
+ * The handler. `bootEnv` and `probe` (how the running slot is found, and this boot's id)
+ * default to the device's own; tests give their own.
+ */
 export function rootfsHandler(
-  bootEnv: (ctx: HandlerContext) => BootEnv = (ctx) => bootEnvFor(ctx.config),
+  bootEnv: (ctx: HandlerContext) => BootEnv = (ctx) =>
+    bootEnvFor(ctx.config, { debug: ctx.log.debug }),
+  probe: ActiveProbe & { bootId?: string } = {},
 ): PayloadHandler {
+  /**
+   * The running slot. Where only the bootloader's mender_boot_part tells it (/ on no block
+   * device), that names the slot to boot next, which differs from the running one between
+   * an install and its reboot: the boot id kept at install tells that time apart.
+   */
+  async function slots(ctx: HandlerContext, env?: Record<string, string>): Promise<Slots> {
+    const found = await findSlots(ctx.config.RootfsPartA, ctx.config.RootfsPartB, {
+      ...probe,
+      bootPart: env?.mender_boot_part,
+    });
+    if (found.how !== "bootenv" || env?.upgrade_available !== "1") return found;
+    const installedIn = (await readTextIfExists(bootIdFile(ctx)))?.trim();
+    if (installedIn === undefined || installedIn !== await bootId(probe)) return found;
+    return { active: found.inactive, inactive: found.active, how: found.how };
+  }
+
   return {
     type: "rootfs-image",
 
     async download(files, ctx: DownloadContext) {
-      const { active, inactive } = await slots(ctx);
+      if (ctx.payload?.augment) {
+        // Mender 3.4 writes an augment's unsigned image, and takes its provides: never
+        fail(
+          "AUGMENT_REFUSED",
+          "the rootfs-image handler does not install augmented payloads: the augment, and an " +
+            "image it carries, are not covered by the signature",
+        );
+      }
       const env = await bootEnv(ctx).read();
-      checkCanary(env);
+      const { active, inactive } = await slots(ctx, env);
       if (env.upgrade_available === "1") {
         fail(
           "UPDATE_PENDING",
@@ -83,6 +109,7 @@ export function rootfsHandler(
         );
       }
       const capacity = await partitionSize(inactive.path);
+      if (await downloadAdaptive(ctx, { active, inactive }, capacity)) return;
       let count = 0;
       for await (const file of files) {
         if (++count > 1) {
@@ -105,9 +132,10 @@ export function rootfsHandler(
     },
 
     async install(ctx) {
-      const { active, inactive } = await slots(ctx);
+      const { active, inactive } = await slots(ctx, await bootEnv(ctx).read());
       await fs.mkdir(`${ctx.paths.dataDir}/rootfs-image`, { recursive: true });
       await atomicWriteFile(origPartFile(ctx), `${active.number}\n`);
+      await atomicWriteFile(bootIdFile(ctx), `${await bootId(probe) ?? ""}\n`);
       await bootEnv(ctx).write(bootVars(inactive.number, "1", "0"));
       ctx.log.info(
         `Bootloader set to try partition ${inactive.number} (${inactive.path}) on the next boot`,
@@ -119,8 +147,8 @@ export function rootfsHandler(
     reboot: () => Promise.resolve(),
 
     async verifyReboot(ctx) {
-      const { active } = await slots(ctx);
       const env = await bootEnv(ctx).read();
+      const { active } = await slots(ctx, env);
       if (env.upgrade_available !== "1" || Number(env.mender_boot_part) !== active.number) {
         fail(
           "ROLLED_BACK",
@@ -130,8 +158,8 @@ export function rootfsHandler(
     },
 
     async commit(ctx) {
-      const { active } = await slots(ctx);
       const env = await bootEnv(ctx).read();
+      const { active } = await slots(ctx, env);
       if (env.upgrade_available !== "1") {
         const orig = await readOrigPart(ctx);
         // without ota's record of the old slot (an update Mender installed) this cannot be
@@ -158,7 +186,7 @@ export function rootfsHandler(
 
     async rollback(ctx) {
       const env = await bootEnv(ctx).read();
-      const { active, inactive } = await slots(ctx).catch(() => ({
+      const { active, inactive } = await slots(ctx, env).catch(() => ({
         active: undefined,
         inactive: undefined,
       }));
@@ -180,8 +208,8 @@ export function rootfsHandler(
     rollbackReboot: () => Promise.resolve(),
 
     async verifyRollbackReboot(ctx) {
-      const { active } = await slots(ctx);
       const env = await bootEnv(ctx).read();
+      const { active } = await slots(ctx, env);
       if (env.upgrade_available === "1" || Number(env.mender_boot_part) !== active.number) {
         fail("ROLLBACK_FAILED", "the previous system is not running after the rollback reboot");
       }
@@ -191,6 +219,7 @@ export function rootfsHandler(
 
     async cleanup(ctx) {
       await fs.rm(origPartFile(ctx), { force: true });
+      await fs.rm(bootIdFile(ctx), { force: true });
     },
   };
 }

@@ -13,7 +13,8 @@ import { safeFileName } from "./fetch.ts";
 import { type FindOptions, findPeers } from "./find.ts";
 import { keepWhileStreaming } from "./keep.ts";
 import { peerSources } from "./sources.ts";
-import { peerStream } from "./stream.ts";
+import { peerRanged, peerStream } from "./stream.ts";
+import type { ArtifactRanges } from "../adaptive/ranged_source.ts";
 import { fail } from "../errors.ts";
 
 /** The installer's source shape (src/update/source.ts), restated to keep peers below update. */
@@ -21,6 +22,7 @@ export interface StreamSource {
   stream: ByteStream;
   size?: number;
   name: string;
+  ranges?: ArtifactRanges;
 }
 
 export interface PeerInstallOptions extends FindOptions {
@@ -29,6 +31,8 @@ export interface PeerInstallOptions extends FindOptions {
   log?: (message: string) => void;
   /** Idle timeout and minimum rate of each transfer (mender.conf's). */
   limits?: TransferLimits;
+  /** Read the head by byte ranges, so that an adaptive artifact's pieces can be fetched alone. */
+  adaptive?: boolean;
 }
 
 export async function openPeerSource(
@@ -50,16 +54,15 @@ export async function openPeerSource(
     `Peers offer ${offer.artifact.name} (${offer.size} bytes) from ${offer.urls.length} peer(s)`,
   );
   const sources = peerSources(offer.urls);
-  return {
-    stream: peerStream(offer, sources, {
-      ...options,
-      onEvent: log,
-      refresh: () => sameFileElsewhere(offer.sha256, device, options),
-    }),
-    size: offer.size,
-    name: `${offer.artifact.name} from peers (${offer.urls.join(", ")})`,
-    file: safeFileName(offer.file),
+  const name = `${offer.artifact.name} from peers (${offer.urls.join(", ")})`;
+  const streamOptions = {
+    ...options,
+    onEvent: log,
+    refresh: () => sameFileElsewhere(offer.sha256, device, options),
   };
+  const file = safeFileName(offer.file);
+  if (options.adaptive) return { ...await peerRanged(offer, sources, name, streamOptions), file };
+  return { stream: peerStream(offer, sources, streamOptions), size: offer.size, name, file };
 }
 
 /** URLs of peers (found again now) that hold the file with this SHA-256. */
@@ -89,8 +92,11 @@ export async function keepSource(
 ): Promise<StreamSource> {
   const fromName = source.name.split(/[/?#]/).filter(Boolean).pop() ?? "artifact";
   const file = source.file ?? safeFileName(decodeURIComponent(fromName).replace(/[^\w.+-]/g, "_"));
+  // a kept copy needs every byte: the artifact is read whole, never in pieces
+  source.ranges?.release();
   return {
-    ...source,
     stream: await keepWhileStreaming(source.stream, { ...keep, file, size: source.size }),
+    size: source.size,
+    name: source.name,
   };
 }

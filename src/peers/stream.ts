@@ -6,6 +6,7 @@
  * end the SHA-256 of everything delivered is checked: on a mismatch the stream errors
  * instead of closing, and the peers that contributed are dropped for the next attempt.
  */
+import { openRanged, type RangedSource } from "../adaptive/ranged_source.ts";
 import { crypto } from "../builtins.ts";
 import { fail, OtaError } from "../errors.ts";
 import { sleep } from "../http/backoff.ts";
@@ -77,6 +78,57 @@ function peerOrigins(sources: PeerSources, options: PeerStreamOptions): Origins 
   };
 }
 
+/**
+ * The same offer with its head fetched by byte ranges and its pieces open to the installer
+ * (adaptive updates, src/adaptive): a peer whose pieces do not match the signed index is
+ * dropped and the piece asked of the next; read whole, its SHA-256 is checked as above.
+ */
+export async function peerRanged(
+  target: PeerTarget,
+  sources: PeerSources,
+  name: string,
+  options: PeerStreamOptions = {},
+): Promise<RangedSource> {
+  return await openRanged({
+    name,
+    fetch: httpFetch({ ca: options.ca }),
+    origins: peerOrigins(sources, options),
+    headers: authHeaders(options.token),
+    validators: { etag: `"${target.sha256}"`, size: target.size },
+    limits: options.limits ?? DEFAULT_LIMITS,
+    backoff: { firstMs: options.retryDelayMs ?? 500, maxMs: 5000 },
+    onEvent: options.onEvent,
+    blame(url, reason) {
+      sources.corrupt(url, reason);
+      options.onEvent?.(`dropped ${url}: ${reason}`);
+      return sources.remaining().length > 0;
+    },
+    onWhole: (digest, peers) => checkWhole(target, sources, digest, peers, options),
+  });
+}
+
+/** The whole file's SHA-256 against the listing's: on a mismatch its peers are dropped. */
+function checkWhole(
+  target: PeerTarget,
+  sources: PeerSources,
+  digest: string,
+  peers: string[],
+  options: PeerStreamOptions,
+): void {
+  if (digest !== target.sha256) {
+    for (const url of peers) {
+      sources.corrupt(url, `delivered a file whose SHA-256 is ${digest}`);
+    }
+    fail(
+      "PEER_CHECKSUM",
+      `the artifact from ${
+        peers.join(", ")
+      } has SHA-256 ${digest}, not the ${target.sha256} listed; those peers are dropped`,
+    );
+  }
+  options.onComplete?.(peers);
+}
+
 export function peerStream(
   target: PeerTarget,
   sources: PeerSources,
@@ -106,20 +158,7 @@ export function peerStream(
         stream.enqueue(value);
         return;
       }
-      const digest = hash.digest("hex");
-      const peers = contributors();
-      if (digest !== target.sha256) {
-        for (const url of peers) {
-          sources.corrupt(url, `delivered a file whose SHA-256 is ${digest}`);
-        }
-        fail(
-          "PEER_CHECKSUM",
-          `the artifact from ${
-            peers.join(", ")
-          } has SHA-256 ${digest}, not the ${target.sha256} listed; those peers are dropped`,
-        );
-      }
-      options.onComplete?.(peers);
+      checkWhole(target, sources, hash.digest("hex"), contributors(), options);
       stream.close();
     },
     async cancel(reason) {

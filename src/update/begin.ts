@@ -58,7 +58,7 @@ export async function beginUpdate(
     counting(source.stream, (n) => engine.progress.update(n)),
     { verifyKeys: keys },
   );
-  const read = reading(artifact, engine.progress);
+  const read = reading(artifact, engine.progress, source.ranges);
   let record: UpdateRecord;
   let run: Run;
   try {

@@ -9,18 +9,23 @@ import type { Artifact } from "../artifact/reader.ts";
 import { fail } from "../errors.ts";
 import type { HandlerContext, PayloadHandler } from "../handlers/handler.ts";
 import type { Progress } from "../progress.ts";
+import { type ArtifactRanges, releasedOnRead } from "../adaptive/ranged_source.ts";
 import { storeArtifactScripts } from "./scripts.ts";
 
 /** An artifact being read, with its progress; `close` ends both, once. */
 export interface Reading {
   artifact: Artifact;
+  /** Byte ranges of the same artifact, when its source serves them. */
+  ranges?: ArtifactRanges;
   close(error?: unknown): Promise<void>;
 }
 
-export function reading(artifact: Artifact, progress: Progress): Reading {
+export function reading(artifact: Artifact, progress: Progress, ranges?: ArtifactRanges): Reading {
   let open = true;
+  ranges?.watch(progress);
   return {
     artifact,
+    ranges,
     async close(error) {
       if (!open) return;
       open = false;
@@ -37,7 +42,7 @@ export async function downloadArtifact(
   dataDir: string,
 ): Promise<void> {
   if (!source) fail("INTERNAL", "only the process that began the update can download it");
-  const { artifact } = source;
+  const { artifact, ranges } = source;
   try {
     await storeArtifactScripts(dataDir, artifact.header.scripts);
     const payloads = artifact.payloads();
@@ -45,14 +50,20 @@ export async function downloadArtifact(
     const files: AsyncIterable<PayloadFile> = first.done
       ? (async function* () {})()
       : first.value.files();
-    await handler.download(files, {
+    await handler.download(ranges ? releasedOnRead(files, ranges) : files, {
       ...ctx,
       header: artifact.header,
       payload: artifact.header.payloads[0]!,
       headerInfoBytes: artifact.header.infoBytes,
+      manifest: artifact.manifest,
+      ranges,
     });
     await payloads.return(undefined);
-    await artifact.finish();
+    if (ranges?.finished) await artifact.cancel(); // assembled from pieces: the rest is not read
+    else {
+      ranges?.release();
+      await artifact.finish();
+    }
   } catch (error) {
     await source.close(error);
     throw error;

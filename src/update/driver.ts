@@ -4,7 +4,9 @@
  * and Leave script, turns a failure into the state's Error scripts and its `failure` event,
  * and takes the transition the table names. Pausing is decided here only: at a pause point
  * the run stops when its --stop-before names it, when a state refused (the update waits
- * where it was) or when the host holds it for a person; otherwise it continues.
+ * where it was) or when the host holds it for a person; otherwise it continues. A step that
+ * a --stop-before names is recorded (marked stopped) and left before it acts: the update
+ * waits there as at a pause, until `resume` delivers `continue`, which runs that step.
  *
  * A run begins in one of three ways: beginUpdate (begin.ts) at Download; `restart` after a
  * power cut or a reboot, by the interrupted state's rule; `deliver`, an event from outside
@@ -34,12 +36,12 @@ import {
   type StateName,
   stateRecordedAs,
   type Step,
-  type StopPoint,
 } from "./machine.ts";
+import type { StopPoint } from "./stop_before.ts";
 
 export interface RunOptions {
-  /** Pause at the pause point before this state (Mender 4's --stop-before). */
-  stopBefore?: StopPoint;
+  /** Stop before each of these states (Mender 5's --stop-before, repeatable). */
+  stopBefore?: StopPoint[];
 }
 
 /** One state of a run and the event that left it. */
@@ -55,7 +57,10 @@ export interface RunResult {
   end: StateName;
   /** Why it waits: the run's --stop-before, a state that refused, or the host. */
   held?: "stopBefore" | "refused" | "host";
+  /** The --stop-before point it stopped at. */
   stopBefore?: StopPoint;
+  /** The --stop-before point this run went on from (a step where an earlier run stopped). */
+  resumedStop?: StopPoint;
   /** The refusal, or the first failure of this run. */
   error?: unknown;
   record: UpdateRecord;
@@ -67,6 +72,7 @@ class Walk {
   readonly trail: Walked[] = [];
   error?: unknown;
   refused = false;
+  resumedStop?: StopPoint;
   constructor(readonly run: Run, readonly options: RunOptions) {}
 
   failed(error: unknown): void {
@@ -78,12 +84,13 @@ class Walk {
     this.error ??= error;
   }
 
-  result(end: StateName, held?: RunResult["held"]): RunResult {
+  result(end: StateName, held?: RunResult["held"], stopBefore?: StopPoint): RunResult {
     return {
       trail: this.trail,
       end,
       held,
-      stopBefore: held === "stopBefore" ? this.options.stopBefore : undefined,
+      stopBefore,
+      resumedStop: this.resumedStop,
       error: this.error,
       record: this.run.record,
     };
@@ -123,27 +130,34 @@ async function walk(w: Walk, from: StateName): Promise<RunResult> {
       return w.result("Done");
     } else if (row.kind === "pause") {
       await record(w.run, row.record);
+      const stop = stopsHere(row, w.options);
       const held = w.refused
         ? "refused"
-        : stopsHere(row, w.options)
+        : stop
         ? "stopBefore"
         : w.run.host.holds?.(state, w.run.record)
         ? "host"
         : undefined;
-      if (held) return w.result(state, held);
+      if (held) return w.result(state, held, stop);
       event = "continue";
     } else if (row.kind === "choice") {
       event = await attempt(w, row);
     } else {
-      event = await arrive(w, row);
+      const stop = stopsHere(row, w.options);
+      if (stop) {
+        await record(w.run, row.record, stop);
+        return w.result(state, "stopBefore", stop);
+      }
+      event = await arrive(w, row, state);
     }
     w.trail.push({ state, event });
     state = next(state, row, event);
   }
 }
 
-function stopsHere(row: Pause, options: RunOptions): boolean {
-  return options.stopBefore !== undefined && row.stopBefore.includes(options.stopBefore);
+/** The first of the run's --stop-before points that stops at this row. */
+function stopsHere(row: Pause | Step, options: RunOptions): StopPoint | undefined {
+  return options.stopBefore?.find((point) => row.stopBefore?.includes(point));
 }
 
 function next(state: StateName, row: Row, event: Event): StateName {
@@ -153,11 +167,21 @@ function next(state: StateName, row: Row, event: Event): StateName {
 }
 
 /** Status first (an abort leaves before the state began), then the record, then the action. */
-async function arrive(w: Walk, row: Step): Promise<Event> {
+async function arrive(w: Walk, row: Step, state: StateName): Promise<Event> {
   const { run } = w;
-  if (row.status && (await run.host.status?.(row.status, run.record)) === "aborted") {
+  const answer = row.status ? await run.host.status?.(row.status, run.record, state) : undefined;
+  if (answer === "aborted") {
     w.failed(new OtaError("DEPLOYMENT_ABORTED", "the server aborted the deployment"));
     return "abort";
+  }
+  if (answer === "unreachable") {
+    const error = new OtaError(
+      "SERVER_UNREACHABLE",
+      `the server could not be told "${row.status}" before ${state}`,
+    );
+    run.engine.log.error(error.message);
+    w.failed(error);
+    return "failure";
   }
   await record(run, row.record);
   if (run.store.writes > MAX_STATE_WRITES && row.on.failure) {
@@ -198,8 +222,10 @@ async function attempt(w: Walk, row: Step | Choice): Promise<Event> {
 }
 
 /** Record, then act: a power cut after this write finds the state that was under way. */
-async function record(run: Run, name: UpdateState): Promise<void> {
+async function record(run: Run, name: UpdateState, stopped?: StopPoint): Promise<void> {
   run.record.state = name;
+  if (stopped) run.record.stoppedBefore = stopped;
+  else delete run.record.stoppedBefore;
   run.store.writes += 1;
   await run.engine.save(run.store);
 }
@@ -226,7 +252,7 @@ async function finish(run: Run): Promise<void> {
 /**
  * Continues an update that a power cut, a kill or a reboot interrupted, by the rule of the
  * state it was in (machine.ts `restart`). Undefined when nothing was under way: no update,
- * or one that waits at a pause.
+ * or one that waits at a pause or where a --stop-before stopped it.
  */
 export async function restart(
   engine: Engine,
@@ -234,7 +260,7 @@ export async function restart(
   store: StoreData,
   options: RunOptions = {},
 ): Promise<RunResult | undefined> {
-  if (!store.update) return undefined;
+  if (!store.update || store.update.stoppedBefore) return undefined;
   const state = stateRecordedAs(store.update.state);
   const row = machine[state];
   if (row.kind !== "step") return undefined;
@@ -254,7 +280,8 @@ export async function restart(
 /**
  * An event from outside, taken from the recorded state: `continue` a pause, `commit`,
  * `rollback`, `abort`. Undefined when the state does not take it (then nothing changed).
- * Continuing a pause that the run's --stop-before names stops there again.
+ * `continue` at a step a --stop-before stopped runs that step. Going on from where the run's
+ * --stop-before names stops there again (Mender 5: a second run is a no-op).
  */
 export async function deliver(
   engine: Engine,
@@ -266,12 +293,22 @@ export async function deliver(
   if (!store.update) return undefined;
   const state = stateRecordedAs(store.update.state);
   const row = machine[state];
-  const to = row.kind === "step" || row.kind === "pause" ? row.on[event] : undefined;
+  const stopped = row.kind === "step" && event === "continue" && store.update.stoppedBefore;
+  const to = stopped
+    ? state
+    : row.kind === "step" || row.kind === "pause"
+    ? row.on[event]
+    : undefined;
   if (!to) return undefined;
   const w = new Walk(await openRun(engine, host, store), options);
-  if (row.kind === "pause" && event === "continue" && stopsHere(row, options)) {
-    return w.result(state, "stopBefore");
+  if (stopped) {
+    w.resumedStop = stopped;
+    return await walk(w, state);
   }
+  const stop = row.kind === "pause" && row.on[event] === row.on.continue
+    ? stopsHere(row, options)
+    : undefined;
+  if (stop) return w.result(state, "stopBefore", stop);
   if (event === "abort") {
     w.failed(new OtaError("DEPLOYMENT_ABORTED", "the server aborted the deployment"));
   }

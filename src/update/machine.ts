@@ -22,7 +22,7 @@
  *   scripts lie outside an update's life: idle_sync.ts.
  * Entry points: beginUpdate (begin.ts: a new update from a source), and in driver.ts restart
  * (after a power cut or a reboot, by each state's rule below) and deliver (an event from
- * outside: continue, commit, rollback, abort), each with an optional --stop-before point.
+ * outside: continue, commit, rollback, abort), each with --stop-before points (stop_before.ts).
  * A restart leaves an update at a pause where it is: there a person continues it, or a
  * daemon, which holds nothing, delivers `continue`.
  */
@@ -33,6 +33,7 @@ import { type ErrorCode, fail } from "../errors.ts";
 import type { HandlerContext, PayloadHandler } from "../handlers/handler.ts";
 import type { Engine } from "./context.ts";
 import { downloadArtifact, type Reading } from "./download.ts";
+import type { StopPoint } from "./stop_before.ts";
 
 export type StateName =
   | "Download"
@@ -69,17 +70,19 @@ export type Event =
   | "reverted" // after a rollback: a person asked for it, nothing failed
   | "retry";
 
-/**
- * What --stop-before accepts. ArtifactReboot stops at the commit pause: in standalone mode the
- * reboot is a person's, and it happens there.
- */
-export type StopPoint = "ArtifactInstall" | "ArtifactReboot" | "ArtifactCommit";
-
 export type DeploymentStatus = "downloading" | "installing" | "rebooting" | "already-installed";
 
 export interface Host {
-  /** Reported on arrival at a state with a status; "aborted" takes its `abort` event. */
-  status?(status: DeploymentStatus, record?: UpdateRecord): Promise<"aborted" | void>;
+  /**
+   * Reported on arrival at `state`, before it is recorded: "aborted" (the server's 409) takes
+   * the state's `abort` event, "unreachable" (a report that had to arrive did not) its
+   * `failure` event. An error thrown here leaves the update recorded where it stood.
+   */
+  status?(
+    status: DeploymentStatus,
+    record?: UpdateRecord,
+    state?: StateName,
+  ): Promise<"aborted" | "unreachable" | void>;
   /** Reboots the system; never returns normally. Without it the reboot states are never entered. */
   reboot?(): Promise<never>;
   /** Keeps the update at a pause for an outside event (checked on arrival only). */
@@ -131,6 +134,11 @@ export interface Step {
     /** With "failure": what went wrong. */
     error?: string;
   };
+  /**
+   * The --stop-before points that stop here, once the state is recorded and before it acts
+   * (Mender 5 records the state, then exits): the update then waits here as at a pause.
+   */
+  stopBefore?: StopPoint[];
   /** Errors with these codes take their own event (after the Error scripts), not a failure. */
   refusals?: Partial<Record<ErrorCode, Event>>;
   /** Prefix of the logged error when the state fails. */
@@ -181,7 +189,7 @@ export const machine: Record<StateName, Row> = {
   BeforeArtifactInstall: {
     kind: "pause",
     record: "Before_ArtifactInstall_Enter",
-    stopBefore: ["ArtifactInstall"],
+    stopBefore: ["ArtifactInstall_Enter"],
     on: { continue: "ArtifactInstall", rollback: "RollbackQuery", abort: "Cleanup" },
   },
   ArtifactInstall: {
@@ -237,7 +245,7 @@ export const machine: Record<StateName, Row> = {
   BeforeArtifactCommit: {
     kind: "pause",
     record: "Before_ArtifactCommit_Enter",
-    stopBefore: ["ArtifactCommit", "ArtifactReboot"],
+    stopBefore: ["ArtifactCommit_Enter", "ArtifactReboot_Enter"],
     on: {
       continue: "ArtifactCommit",
       commit: "ArtifactCommit",
@@ -270,6 +278,7 @@ export const machine: Record<StateName, Row> = {
     kind: "step",
     record: "ArtifactCommit_Leave",
     scripts: { leave: "ArtifactCommit", error: "ArtifactCommit" },
+    stopBefore: ["ArtifactCommit_Leave"],
     act: noop,
     on: { success: "Cleanup", failure: "Cleanup", commit: "ArtifactCommitLeave" },
     restart: { take: "resume" },
@@ -286,7 +295,11 @@ export const machine: Record<StateName, Row> = {
     kind: "step",
     record: "ArtifactRollback_Enter",
     scripts: { enter: "ArtifactRollback", leave: "ArtifactRollback", tolerant: true },
-    act: (run) => run.handler.rollback(run.ctx),
+    stopBefore: ["ArtifactRollback_Enter"],
+    async act(run) {
+      await run.handler.rollback(run.ctx);
+      run.record.rolledBack = true; // saved with the next state
+    },
     on: { success: "RollbackRebootQuery", failure: "ArtifactFailure", rollback: "RollbackQuery" },
     restart: { take: "resume", note: rolledBack },
     failureNote: "Rollback failed",
@@ -335,6 +348,7 @@ export const machine: Record<StateName, Row> = {
     kind: "step",
     record: "ArtifactFailure_Enter",
     scripts: { enter: "ArtifactFailure", leave: "ArtifactFailure", tolerant: true },
+    stopBefore: ["ArtifactFailure_Enter"],
     act: (run) => run.handler.failure(run.ctx),
     on: { success: "Cleanup", failure: "Cleanup", rollback: "RollbackQuery" },
     restart: { take: "resume", note: rolledBack },
@@ -343,6 +357,7 @@ export const machine: Record<StateName, Row> = {
   Cleanup: {
     kind: "step",
     record: "Cleanup",
+    stopBefore: ["Cleanup"],
     act: (run) =>
       run.handler.cleanup(run.ctx).catch((error) => {
         run.engine.log.error(`Cleanup failed: ${(error as Error).message}`);
@@ -368,19 +383,4 @@ export function stateRecordedAs(name: UpdateState): StateName {
     if ((row.kind === "step" || row.kind === "pause") && row.record === name) return state;
   }
   return fail("STORE_CORRUPT", `no state is recorded as ${name}`);
-}
-
-/** `--stop-before X` or `X_Enter`, as Mender 4 spells them. */
-export function parseStopBefore(value: string): StopPoint {
-  const points = Object.values(machine).flatMap((row) =>
-    row.kind === "pause" ? row.stopBefore : []
-  );
-  const found = points.find((point) => value === point || value === `${point}_Enter`);
-  if (!found) {
-    fail(
-      "BAD_ARGUMENTS",
-      `--stop-before takes one of ${points.join(", ")} (optionally with _Enter), not ${value}`,
-    );
-  }
-  return found;
 }

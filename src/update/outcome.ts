@@ -41,10 +41,15 @@ export function render(result: RunResult, log: Logger, options: RenderOptions = 
   const { record } = result;
   if (result.held === "refused") throw result.error;
   if (result.held === "stopBefore") {
-    return {
-      exitCode: ExitCode.ok,
-      messages: [`Stopped before ${result.stopBefore}. Use 'resume' to continue.`],
-    };
+    const stopped = `Stopped before ${result.stopBefore}. Use 'resume' to continue.`;
+    // as Mender 5, a run that failed before it stopped says so and exits 1
+    if (result.error === undefined) {
+      const done = went(result, "ArtifactCommit", "success") ? ["Committed."] : [];
+      return { exitCode: ExitCode.ok, messages: [...done, stopped] };
+    }
+    const cause = asCause(result.error, "UPDATE_FAILED");
+    const message = `${cause.message}; stopped before ${result.stopBefore}: 'resume' continues`;
+    throw new OtaError(cause.code, message, ExitCode.failed, { cause });
   }
   if (result.held === "host") {
     const messages = [
@@ -61,9 +66,10 @@ export function render(result: RunResult, log: Logger, options: RenderOptions = 
   // the run's own failure; else the one an earlier run recorded before it was interrupted
   const cause = () =>
     options.cause ??
-      (result.error !== undefined
-        ? asCause(result.error, "UPDATE_FAILED")
-        : new OtaError("INTERRUPTED", record.error ?? "the update failed"));
+      (result.error !== undefined ? asCause(result.error, "UPDATE_FAILED") : new OtaError(
+        result.resumedStop ? "UPDATE_FAILED" : "INTERRUPTED",
+        record.error ?? "the update failed",
+      ));
   if (went(result, "Download", "failure") || went(result, "Download", "abort")) {
     const base = asCause(result.error ?? cause(), "DOWNLOAD_FAILED");
     throw new OtaError(base.code, `${base.message}; nothing was installed`, ExitCode.failed, {
@@ -98,13 +104,15 @@ function committed(result: RunResult): Outcome {
 function failedUpdate(result: RunResult, cause: OtaError, log: Logger): OtaError {
   const rolledBack = went(result, "ArtifactRollback", "success");
   if (rolledBack) log.info("Rolled back.");
+  // an earlier run may have rolled back (before a --stop-before or a power cut)
+  const back = rolledBack || result.record.rolledBack === true;
   if (went(result, "ArtifactRollback", "failure")) {
     log.info("Rollback failed. System may be in an inconsistent state.");
   }
   if (went(result, "RollbackQuery", "unsupported")) {
     log.info("Update Module does not support rollback. System may be in an inconsistent state.");
   }
-  const what = rolledBack ? "the update was rolled back" : "the update was abandoned";
+  const what = back ? "the update was rolled back" : "the update was abandoned";
   return new OtaError(cause.code, `${cause.message}; ${what}`, ExitCode.failed, { cause });
 }
 

@@ -12,6 +12,7 @@ import type { TransferLimits } from "../http/limits.ts";
 import { singleOrigin } from "../http/origins.ts";
 import { proxyFor } from "../http/proxy.ts";
 import { openBody } from "../http/resumable.ts";
+import { type ArtifactRanges, openRanged } from "../adaptive/ranged_source.ts";
 import type { Logger } from "../log.ts";
 import { httpFetch } from "../platform.ts";
 import type { ByteStream } from "../streams.ts";
@@ -27,7 +28,14 @@ export interface SourceOptions {
   /** PEM of a server certificate or CA to trust (ServerCertificate). */
   ca?: string;
   insecure?: boolean;
+  /** A client certificate and key (PEM) for servers that want mutual TLS. */
+  cert?: string;
+  key?: string;
   env?: Record<string, string | undefined>;
+  /** Stops the download at once (the daemon stopping): no more requests, no retries. */
+  signal?: AbortSignal;
+  /** Over HTTP, read the head by byte ranges first (adaptive updates: src/adaptive). */
+  adaptive?: boolean;
 }
 
 export interface Source {
@@ -36,6 +44,8 @@ export interface Source {
   size?: number;
   /** For messages: the path or URL. */
   name: string;
+  /** Byte ranges of the same artifact; its stream then waits past the head (ranged_source.ts). */
+  ranges?: ArtifactRanges;
 }
 
 export async function openSource(uri: string, options: SourceOptions): Promise<Source> {
@@ -58,17 +68,36 @@ async function openHttp(url: string, options: SourceOptions): Promise<Source> {
   const env = options.env ?? process.env;
   const doFetch = (() => {
     try {
-      return httpFetch({ ca: options.ca, insecure: options.insecure, proxy: proxyFor(url, env) });
+      return httpFetch({
+        ca: options.ca,
+        insecure: options.insecure,
+        cert: options.cert,
+        key: options.key,
+        proxy: proxyFor(url, env),
+      });
     } catch (error) {
       fail("SOURCE_TLS", (error as Error).message);
     }
   })();
-  const body = await openBody({
-    fetch: doFetch,
-    origins: singleOrigin(url, options.retries),
+  const { signal } = options;
+  const origins = singleOrigin(url, options.retries);
+  const transfer = {
+    fetch: signal
+      ? (input: Parameters<typeof fetch>[0], init?: RequestInit) => {
+        if (signal.aborted) fail("STOPPED", `the download of ${url} was stopped`);
+        const both = init?.signal ? AbortSignal.any([init.signal, signal]) : signal;
+        return doFetch(input, { ...init, signal: both });
+      }
+      : doFetch,
+    // once stopped, no origin is left: the body ends at once instead of retrying
+    origins: signal
+      ? { ...origins, next: () => signal.aborted ? undefined : origins.next() }
+      : origins,
     limits: options.limits,
     backoff: { firstMs: 1000, maxMs: options.maxIntervalMs },
-    onEvent: (message) => options.log.warning(message),
-  });
+    onEvent: (message: string) => options.log.warning(message),
+  };
+  if (options.adaptive) return await openRanged({ ...transfer, name: url });
+  const body = await openBody(transfer);
   return { stream: body.stream, size: body.validators.size, name: url };
 }

@@ -9,16 +9,17 @@ import { fail, OtaError } from "../errors.ts";
 import { beginUpdate } from "./begin.ts";
 import type { Engine } from "./context.ts";
 import { deliver, restart } from "./driver.ts";
-import { type Host, stateRecordedAs, type StopPoint } from "./machine.ts";
+import { type Host, stateRecordedAs } from "./machine.ts";
 import { nothingInProgress, type Outcome, render, renderRestart } from "./outcome.ts";
 import { openSource, type Source } from "./source.ts";
 import { sourceOptions } from "./source_options.ts";
+import type { StopPoint } from "./stop_before.ts";
 
 export type { Outcome };
 
 export interface InstallOptions {
-  /** Pause before this state (Mender 4's --stop-before); `resume` continues. */
-  stopBefore?: StopPoint;
+  /** Stop before each of these states (Mender 5's --stop-before); `resume` continues. */
+  stopBefore?: StopPoint[];
   /** Exit 4 when a reboot is needed (Mender's --reboot-exit-code). */
   rebootExitCode?: boolean;
   /** An already opened source (peers on the LAN: src/peers/install_source.ts) instead of the URI. */
@@ -48,8 +49,12 @@ export async function install(
   await finishInterrupted(engine, await engine.load());
   const result = await beginUpdate(engine, standaloneHost, {
     async open() {
-      const opened = options.source ??
-        await openSource(uri, await sourceOptions(engine.config, engine.log));
+      // `ota install URL` reads the head by ranges first, so an adaptive artifact's pieces
+      // can be fetched alone (the daemon downloads as Mender's client does: one body)
+      const opened = options.source ?? await openSource(uri, {
+        ...await sourceOptions(engine.config, engine.log),
+        adaptive: engine.config.AdaptiveUpdates,
+      });
       return options.wrapSource ? await options.wrapSource(opened) : opened;
     },
   }, { stopBefore: options.stopBefore });
@@ -57,11 +62,13 @@ export async function install(
   return render(result, engine.log, options);
 }
 
-export async function commit(engine: Engine): Promise<Outcome> {
+export async function commit(engine: Engine, options: InstallOptions = {}): Promise<Outcome> {
   const store = await engine.load();
   if (!store.update) return nothingInProgress();
   const state = store.update.state;
-  const result = await deliver(engine, standaloneHost, store, "commit");
+  const result = await deliver(engine, standaloneHost, store, "commit", {
+    stopBefore: options.stopBefore,
+  });
   if (result) return render(result, engine.log);
   const finished = await restart(engine, standaloneHost, store);
   fail(
@@ -74,14 +81,20 @@ export async function commit(engine: Engine): Promise<Outcome> {
   );
 }
 
-export async function rollback(engine: Engine): Promise<Outcome> {
+export async function rollback(engine: Engine, options: InstallOptions = {}): Promise<Outcome> {
   const store = await engine.load();
   if (!store.update) return nothingInProgress();
   const state = stateRecordedAs(store.update.state);
   const cause = new OtaError("ROLLED_BACK_BY_USER", "rolled back on request");
-  const result = await deliver(engine, standaloneHost, store, "rollback");
+  const result = await deliver(engine, standaloneHost, store, "rollback", {
+    stopBefore: options.stopBefore,
+  });
   if (result) return render(result, engine.log, { cause });
+  const stopped = store.update.stoppedBefore !== undefined;
   const finished = await restart(engine, standaloneHost, store);
+  if (stopped && state === "Cleanup") {
+    fail("ROLLBACK_IMPOSSIBLE", "the update waits before its Cleanup; 'resume' finishes it");
+  }
   if (state === "ArtifactCommitLeave" || state === "Cleanup") {
     fail(
       "ROLLBACK_IMPOSSIBLE",

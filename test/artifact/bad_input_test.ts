@@ -13,6 +13,7 @@ import { assert, assertEquals, assertMatch, assertRejects, at } from "../helpers
 import { menderValidate } from "../helpers/artifact_edit.ts";
 import { ota } from "../helpers/mod.ts";
 import type { BadCase, GoodCase } from "./case.ts";
+import { augmentCases } from "./cases_augment.ts";
 import { contentCases } from "./cases_content.ts";
 import { editedCases } from "./cases_edited.ts";
 import { goodCases } from "./cases_good.ts";
@@ -27,6 +28,7 @@ const bad = [
   ...await streamCases(seeds),
   ...await contentCases(seeds),
   ...await editedCases(seeds),
+  ...await augmentCases(seeds),
 ];
 const good = await goodCases(seeds);
 

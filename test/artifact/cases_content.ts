@@ -113,7 +113,7 @@ function limits(): Promise<BadCase>[] {
     over("limit: header-info over 1 MiB", {
       headerInfo: { ...info, artifact_provides: { artifact_name: "x".repeat(MiB) } },
     }),
-    over("limit: meta-data over 1 MiB", { metaData: json({ blob: "x".repeat(MiB) }) }),
+    over("limit: meta-data over 16 MiB", { metaData: json({ blob: "x".repeat(16 * MiB) }) }),
     over("limit: a state script over 4 MiB", {
       scripts: [{ name: "ArtifactInstall_Enter_00", body: new Uint8Array(5 * MiB) }],
     }),

@@ -37,6 +37,12 @@ export interface Seeds {
   bootstrap: Uint8Array;
   /** mender-artifact module-image augmented with f2.bin (manifest-augment, header-augment). */
   augmented: Uint8Array;
+  /**
+   * mender-artifact, signed with `keys.rsa`: type app-orig, f1.txt, provides app.v:1, depends
+   * dep.k:dv, meta-data {"a":1,"b":{"c":2}}; augmented as app with f2.bin, provides
+   * app.delta:yes, depends delta.base:b1 and meta-data {"b":{"d":3}}.
+   */
+  augmentedSigned: Uint8Array;
 }
 
 async function keys(make: () => Promise<KeyPair>): Promise<Keys> {
@@ -58,6 +64,8 @@ export async function makeSeeds(): Promise<Seeds> {
   await Deno.writeTextFile(`${dir}/f1.txt`, "hello\n");
   await Deno.writeFile(`${dir}/f2.bin`, pseudoRandomBytes(3000, 5));
   await Deno.writeTextFile(`${dir}/meta.json`, '{"dest_dir":"/opt/app","n":[1,2]}');
+  await Deno.writeTextFile(`${dir}/meta-nested.json`, '{"a":1,"b":{"c":2}}');
+  await Deno.writeTextFile(`${dir}/meta-augment.json`, '{"b":{"d":3}}');
   const rsa = await keys(() => rsaKey(dir, 2048));
   const ec = await keys(() => ecKey(dir));
   const other = await keys(() => rsaKey(dir, 2048, "other"));
@@ -115,8 +123,17 @@ export async function makeSeeds(): Promise<Seeds> {
       "--augment-file",
       `${dir}/f2.bin`,
     ]),
+    augmentedSigned: new Uint8Array(),
     zstd: new Uint8Array(),
   };
+  seeds.augmentedSigned = await write("augmented-signed", [
+    "module-image",
+    ...["-T", "app-orig", "-n", "aug-2", "-t", "dev-a", "-f", `${dir}/f1.txt`],
+    ...["-m", `${dir}/meta-nested.json`, "-p", "app.v:1", "-d", "dep.k:dv"],
+    ...["--augment-type", "app", "--augment-file", `${dir}/f2.bin`],
+    ...["--augment-provides", "app.delta:yes", "--augment-depends", "delta.base:b1"],
+    ...["--augment-meta-data", `${dir}/meta-augment.json`, "-k", rsa.pair.private],
+  ]);
   const zstd = `${dir}/zstd.mender`;
   const made = await ota(["artifact", "write", ...rootfs, "--compression", "zstd", "-o", zstd]);
   if (made.code !== 0) throw new Error(`ota artifact write failed: ${made.stderr}`);

@@ -186,7 +186,14 @@ Deno.test("with verification keys, only artifacts signed by one of them install"
   await Deno.remove(keysDir, { recursive: true });
 });
 
-Deno.test("when the running partition cannot be told, nothing is written", async () => {
+/** Whether the host's / is on no block device (a container's overlay): then ota, as Mender, takes mender_boot_part. */
+const rootOnNoBlockDevice = ((Deno.statSync("/").dev ?? 0) >> 8 & 0xfff) === 0;
+
+Deno.test({
+  name: "when the running partition cannot be told, nothing is written",
+  // the fallback to mender_boot_part there is tested in test/handlers/active_slot_test.ts
+  ignore: rootOnNoBlockDevice,
+}, async () => {
   await using f = await fixture();
   // the running slot no longer carries the device number of "/": as if the config named other disks
   await Deno.remove(`${f.device.dir}/dev/mmcblk0p2`);

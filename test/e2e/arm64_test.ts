@@ -7,6 +7,7 @@ import { assertEquals, assertStringIncludes } from "../helpers/assert.ts";
 import { BINARY_ARM64, ota, pseudoRandomBytes, run, sh } from "../helpers/mod.ts";
 import { fixture } from "./fixture.ts";
 
+// the x64 binary checks what the arm64 one wrote, so this names the emulator itself
 const emulator = ["qemu-aarch64-static", "-L", "/usr/aarch64-linux-gnu", BINARY_ARM64];
 
 Deno.test("arm64 binary under qemu: write, read, install, commit", async () => {

@@ -3,7 +3,7 @@
  * bad input gives one line with a code and exit 1, a broken configuration says which key.
  */
 import { assert, assertEquals, assertMatch, assertStringIncludes } from "../helpers/assert.ts";
-import { ota } from "../helpers/mod.ts";
+import { BUILD, ota, OTA_FILE, otaExecutable, run } from "../helpers/mod.ts";
 import { fixture } from "./fixture.ts";
 
 const commands = [
@@ -89,9 +89,12 @@ Deno.test("install-modules writes shims that run the built-in modules through th
   for (const name of ["dfu", "directory", "docker"]) {
     assertEquals(((await Deno.stat(`${dir}/${name}`)).mode ?? 0) & 0o111, 0o111);
   }
-  // the shim answers as the module does, with no ota in PATH
-  const env = { PATH: "/usr/bin:/bin" };
-  const { run } = await import("../helpers/mod.ts");
+  // each shim execs the build by its full path...
+  assertStringIncludes(await Deno.readTextFile(`${dir}/directory`), `:-${OTA_FILE}}" module`);
+  // ...and answers as the module does, with no ota in PATH. An emulated build cannot be
+  // exec'd without binfmt_misc, so there the shim's OTA_BIN names a wrapper around qemu.
+  const env: Record<string, string> = { PATH: "/usr/bin:/bin" };
+  if (BUILD === "arm64" || BUILD === "armv7") env.OTA_BIN = otaExecutable();
   const answer = await run([`${dir}/directory`, "SupportsRollback", f.dir], { env });
   assertEquals(answer.stdout.trim(), "Yes", answer.stderr);
   assertEquals(

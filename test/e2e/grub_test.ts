@@ -57,3 +57,28 @@ Deno.test("GRUB: a copy left marked 'editing' by a power cut is not read; the ot
     assertEquals((await list(`${grubenv(f.device.dir, n)}/lock`)).editing, "0");
   }
 });
+
+Deno.test("GRUB: the environment found through ENV_DIR in grub-mender-grubenv's config", async () => {
+  await using f = await fixture({ bootloader: "grub" });
+  const envConfig = `${f.dir}/mender_grubenv.config`;
+  await Deno.writeTextFile(
+    envConfig,
+    `# as the package installs it\nENV_DIR=${f.device.dir}/grubenv\n`,
+  );
+  // keys in another case, a later one overriding GrubEnvDir with "" (not set), as Mender reads
+  const text = (await Deno.readTextFile(f.device.config)).replace(
+    /\}\s*$/,
+    `, "grubenvdir": "", "GRUBENVCONFIG": "${envConfig}"}`,
+  );
+  await Deno.writeTextFile(f.device.config, text);
+  const install = await f.ota("install", await f.rootfsArtifact("release-2"));
+  assertEquals(install.code, 0, install.stderr);
+  assertEquals((await list(`${grubenv(f.device.dir, 2)}/env`)).upgrade_available, "1");
+  assertEquals((await f.boot()).slotId, "release-2 rootfs");
+  assertEquals((await f.ota("commit")).code, 0);
+  // without the config nothing names the environment: ota says so instead of guessing
+  await Deno.remove(envConfig);
+  const lost = await f.ota("install", await f.rootfsArtifact("release-3"));
+  assertEquals(lost.code, 1);
+  assertStringIncludes(lost.stderr, "no GRUB environment was found");
+});

@@ -5,14 +5,18 @@
  * ends installed or with a clear error, never a hang.
  */
 import { assert, assertEquals, assertMatch, assertStringIncludes, at } from "../helpers/assert.ts";
+import { connectProxy } from "../helpers/connect_proxy.ts";
 import { type Faults, faultServer } from "../helpers/http_faults.ts";
-import { BINARY, run, sh } from "../helpers/mod.ts";
+import { OTA_COMMAND, run, sh } from "../helpers/mod.ts";
 import { fixture } from "./fixture.ts";
 
 const config = {
   RetryDownloadCount: 4,
   RetryDownloadMaxIntervalSeconds: 1,
   DownloadIdleTimeoutSeconds: 2,
+  // one body for the whole artifact, request by request; the head read by byte ranges
+  // first (adaptive updates) is held to the same faults in adaptive_http_test.ts
+  AdaptiveUpdates: false,
 };
 
 async function installOver(faults: Faults) {
@@ -139,7 +143,7 @@ Deno.test("http: a server that trickles a byte a second ends with SOURCE_TOO_SLO
   const result = await run([
     "timeout",
     "60",
-    BINARY,
+    ...OTA_COMMAND,
     "install",
     "--config",
     f.device.config,
@@ -204,46 +208,69 @@ Deno.test("http: HTTP_PROXY is used, and NO_PROXY bypasses it", async () => {
   assertEquals(proxy.requests.length, 1);
 });
 
+/** A self-signed certificate for 127.0.0.1, made with openssl, and an HTTPS server with it. */
+async function httpsServer(dir: string, body: Uint8Array<ArrayBuffer>) {
+  await sh([
+    ..."openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj /CN=127.0.0.1".split(" "),
+    ...["-addext", "subjectAltName=IP:127.0.0.1", "-keyout", `${dir}/key.pem`],
+    ...["-out", `${dir}/cert.pem`],
+  ]);
+  const server = Deno.serve({
+    hostname: "127.0.0.1",
+    port: 0,
+    cert: await Deno.readTextFile(`${dir}/cert.pem`),
+    key: await Deno.readTextFile(`${dir}/key.pem`),
+    onListen() {},
+  }, () => new Response(body));
+  return { cert: `${dir}/cert.pem`, url: `https://127.0.0.1:${server.addr.port}/a.mender`, server };
+}
+
 Deno.test("https: a server certificate from ServerCertificate is trusted; without it the download fails", async () => {
   const dir = await Deno.makeTempDir();
-  await sh([
-    "openssl",
-    "req",
-    "-x509",
-    "-newkey",
-    "rsa:2048",
-    "-nodes",
-    "-days",
-    "2",
-    "-subj",
-    "/CN=127.0.0.1",
-    "-addext",
-    "subjectAltName=IP:127.0.0.1",
-    "-keyout",
-    `${dir}/key.pem`,
-    "-out",
-    `${dir}/cert.pem`,
-  ]);
+  // the certificate file is made with the server, before the install reads it
   await using f = await fixture({ config: { ...config, ServerCertificate: `${dir}/cert.pem` } });
-  const artifact = await Deno.readFile(await f.rootfsArtifact("release-2"));
-  const server = Deno.serve(
-    {
-      hostname: "127.0.0.1",
-      port: 0,
-      cert: await Deno.readTextFile(`${dir}/cert.pem`),
-      key: await Deno.readTextFile(`${dir}/key.pem`),
-      onListen() {},
-    },
-    () => new Response(artifact),
-  );
-  const url = `https://127.0.0.1:${server.addr.port}/a.mender`;
-  const trusted = await f.ota("install", url);
+  const https = await httpsServer(dir, await Deno.readFile(await f.rootfsArtifact("release-2")));
+  const trusted = await f.ota("install", https.url);
   assertEquals(trusted.code, 0, trusted.stderr);
   await f.ota("rollback");
   await using other = await fixture({ config });
-  const untrusted = await other.ota("install", url);
+  const untrusted = await other.ota("install", https.url);
   assertEquals(untrusted.code, 1);
   assertStringIncludes(untrusted.stderr, "[SOURCE_NETWORK]");
-  await server.shutdown();
+  await https.server.shutdown();
+  await Deno.remove(dir, { recursive: true });
+});
+
+Deno.test("https: through HTTPS_PROXY's CONNECT tunnel with the trusted certificate; SkipVerify without it", async () => {
+  const dir = await Deno.makeTempDir();
+  await using f = await fixture({ config });
+  const https = await httpsServer(dir, await Deno.readFile(await f.rootfsArtifact("release-2")));
+  await using proxy = await connectProxy();
+  const { ota } = await import("../helpers/mod.ts");
+  const env: Record<string, string> = {
+    ...Deno.env.toObject(),
+    HTTPS_PROXY: `http://127.0.0.1:${proxy.port}`,
+  };
+  delete env.NO_PROXY, delete env.no_proxy;
+  const args = ["--config", f.device.config, "--data", f.device.data];
+  const untrusted = await ota(["install", ...args, https.url], { env });
+  assertEquals(untrusted.code, 1, "the proxy must not make an unknown certificate trusted");
+  const target = `127.0.0.1:${new URL(https.url).port}`;
+  assert(proxy.tunnels.length > 0 && proxy.tunnels.every((t) => t === target), `${proxy.tunnels}`);
+  const refusedTunnels = proxy.tunnels.length; // one per retry
+  const device = JSON.parse(await Deno.readTextFile(f.device.config));
+  await Deno.writeTextFile(
+    f.device.config,
+    JSON.stringify({ ...device, ServerCertificate: https.cert }),
+  );
+  const viaProxy = await ota(["install", ...args, https.url], { env });
+  assertEquals(viaProxy.code, 0, viaProxy.stderr);
+  assertEquals(proxy.tunnels.length, refusedTunnels + 1);
+  await f.ota("rollback");
+  await Deno.writeTextFile(f.device.config, JSON.stringify({ ...device, SkipVerify: true }));
+  const skipping = await f.ota("install", https.url);
+  assertEquals(skipping.code, 0, skipping.stderr);
+  assertEquals(proxy.tunnels.length, refusedTunnels + 1, "no proxy in the environment: direct");
+  await https.server.shutdown();
   await Deno.remove(dir, { recursive: true });
 });

@@ -101,12 +101,24 @@ Deno.test("mender-update 4.x: MENDER_CONF_DIR / MENDER_DATA_DIR, --stop-before a
   assertEquals((await run([bin.menderUpdate, "resume"], { env })).code, 2);
 });
 
-Deno.test("managed-mode commands and unknown options fail clearly", async () => {
+Deno.test("managed mode through mender and mender-update; unknown options fail clearly", async () => {
   await using f = await fixture();
   const bin = await links(f.dir);
-  const daemon = await run([bin.mender, "daemon"]);
-  assertEquals(daemon.code, 1);
-  assertStringIncludes(daemon.stderr, "[NOT_SUPPORTED]");
+  const g = ["-c", f.device.config, "-d", f.device.data];
+  for (const tool of [bin.mender, bin.menderUpdate]) {
+    const daemon = await run([tool, ...g, "daemon"]);
+    assertEquals(daemon.code, 1, daemon.stderr);
+    assertStringIncludes(daemon.stderr, "no server configured");
+    assertStringIncludes(daemon.stderr, "[CONFIG_INVALID]");
+    const check = await run([tool, ...g, "check-update"]);
+    assertEquals(check.code, 1);
+    assertStringIncludes(check.stderr, "[DAEMON_NOT_RUNNING]");
+  }
+  const inventory = await run([bin.mender, ...g, "-send-inventory"]);
+  assertStringIncludes(inventory.stderr, "[DAEMON_NOT_RUNNING]");
+  const bootstrap = await run([bin.mender, ...g, "bootstrap"]);
+  assertEquals(bootstrap.code, 1);
+  assertStringIncludes(bootstrap.stderr, "[NOT_SUPPORTED]");
   const unknown = await run([bin.mender, "--frobnicate"]);
   assertEquals(unknown.code, 1);
   assertStringIncludes(unknown.stderr, "[BAD_ARGUMENTS]");

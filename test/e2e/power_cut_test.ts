@@ -189,12 +189,14 @@ exit $rc
   return path;
 }
 
+// Each bootloader write is two fw_setenv calls: Mender's separator probe, then the write.
 for (
   const [call, when, label] of [
-    [1, "before", "before the bootloader switch"],
-    [1, "after", "right after the bootloader switch"],
-    [2, "before", "before the commit's bootloader write"],
-    [2, "after", "right after the commit's bootloader write"],
+    [1, "after", "right after the separator probe before the switch"],
+    [2, "before", "before the bootloader switch"],
+    [2, "after", "right after the bootloader switch"],
+    [4, "before", "before the commit's bootloader write"],
+    [4, "after", "right after the commit's bootloader write"],
   ] as const
 ) {
   Deno.test(`power cut ${label}`, async () => {
@@ -204,15 +206,16 @@ for (
     const config = JSON.parse(await Deno.readTextFile(s.f.device.config));
     await Deno.writeTextFile(s.f.device.config, JSON.stringify({ ...config, FwSetenv: wrapper }));
     const install = await s.f.ota("install", s.artifact);
-    if (call === 2) {
+    const inCommit = call > 2;
+    if (inCommit) {
       assertEquals(install.code, 0, install.stderr);
       await s.f.boot();
       await s.f.ota("commit");
     }
     await Deno.writeTextFile(s.f.device.config, JSON.stringify(config));
     const outcome = await afterCut(s, label);
-    if (call === 1 && when === "before") assertEquals(outcome, "old");
-    if (call === 2 && when === "after") assertEquals(outcome, "updated");
+    if (!inCommit && (call === 1 || when === "before")) assertEquals(outcome, "old");
+    if (inCommit && when === "after") assertEquals(outcome, "updated");
     await installsAgain(s, label);
   });
 }

@@ -7,11 +7,15 @@ writes the result with the manifest's checksums brought up to date (the header's
 a payload file's when an operation says so). Prints a JSON summary on stdout: the data
 entries' stored and expanded sha256, for the caller's assertions.
 
-Operations:
+Operations ("tar": "header-augment" makes json and raw edit the header-augment tar instead):
   {"op": "json", "member": "headers/0000/type-info", "path": [...], "value": v}
       set (or with "delete": true remove) a value inside a JSON file of the header tar
-  {"op": "raw", "member": "headers/0000/meta-data", "text": "..."}
-      replace a header file's bytes
+  {"op": "raw", "member": "headers/0000/meta-data", "text": "...", "create": false}
+      replace a header file's bytes (with "create": true, add the file at the end)
+  {"op": "stale", "member": "header-augment"}
+      leave manifest-augment's checksum of the header-augment as it was
+  {"op": "data-raw", "name": "f2.bin", "text": "..."}
+      replace a payload file's bytes, its manifest line unchanged
   {"op": "typeflag", "where": "outer"|"header"|"data", "member": name, "typeflag": "M"}
       store an entry with another tar type flag, bytes unchanged
   {"op": "sparse", "where": ..., "member": name, "format": "gnu"|"pax-0.0"|"pax-0.1"|"pax-1.0",
@@ -22,6 +26,8 @@ Operations:
   {"op": "manifest", "member": "manifest"|"manifest-augment", "add": [[name, sha]], "drop": [name]}
   {"op": "data-add", "name": "x.bin", "text": "abc", "listed": true}
       add a file to the payload tar (and its line to the manifest when listed)
+  {"op": "outer-add", "name": "extra", "text": "..."}
+      add a member at the end of the artifact, after the payload
   {"op": "sign", "key": "private.pem"}
       sign the final manifest again (openssl, RSA PKCS#1 v1.5 with SHA-256, as Mender does)
 """
@@ -191,6 +197,11 @@ def main():
     header_member = next(e for e in outer if e.info.name.startswith("header.tar"))
     data_member = next((e for e in outer if e.info.name.startswith("data/0000.tar")), None)
     header = read_tar(decompress(header_member.info.name, header_member.data))
+    augment_member = next((e for e in outer if e.info.name.startswith("header-augment.tar")), None)
+    augment = read_tar(decompress(augment_member.info.name, augment_member.data)) \
+        if augment_member else []
+    tars = {"header": header, "header-augment": augment}
+    changed_tars, stale = set(), set()
     data = read_tar(decompress(data_member.info.name, data_member.data)) if data_member else []
     lines = {}
     for member in ("manifest", "manifest-augment"):
@@ -206,19 +217,35 @@ def main():
         where = {"header": header, "data": data}[where_name]
         if kind in ("typeflag", "sparse") and where_name == "data":
             changed_data = True
+        if kind in ("json", "raw"):
+            changed_tars.add(op.get("tar", "header"))
+        elif kind in ("typeflag", "sparse") and where_name == "header":
+            changed_tars.add("header")
         if kind == "json":
-            entry = find(header, op["member"])
+            entry = find(tars[op.get("tar", "header")], op["member"])
             doc = json.loads(entry.data) if entry.data else {}
-            target = doc
-            for key in op["path"][:-1]:
-                target = target.setdefault(key, {})
+            target, last = doc, op["path"][-1]
+            for key in op["path"][:-1]:  # a list is indexed by a number in a string
+                target = target[int(key)] if isinstance(target, list) else target.setdefault(key, {})
+            last = int(last) if isinstance(target, list) else last
             if op.get("delete"):
-                del target[op["path"][-1]]
+                del target[last]
             else:
-                target[op["path"][-1]] = op["value"]
+                target[last] = op["value"]
             entry.data = json.dumps(doc, separators=(",", ":")).encode()
         elif kind == "raw":
-            find(header, op["member"]).data = op["text"].encode()
+            tar = tars[op.get("tar", "header")]
+            if op.get("create"):
+                info = tarfile.TarInfo(op["member"])
+                info.mode = 0o600
+                tar.append(Entry(info, op["text"].encode()))
+            else:
+                find(tar, op["member"]).data = op["text"].encode()
+        elif kind == "stale":
+            stale.add(op["member"])
+        elif kind == "data-raw":
+            find(data, op["name"]).data = op["text"].encode()
+            changed_data = True
         elif kind == "typeflag":
             entry = find(where, op["member"])
             entry.raw = with_typeflag(entry, op["typeflag"])
@@ -234,6 +261,10 @@ def main():
                 lines[op["member"]][name] = digest
             for name in op.get("drop", []):
                 lines[op["member"]].pop(name)
+        elif kind == "outer-add":
+            info = tarfile.TarInfo(op["name"])
+            info.mode = 0o600
+            outer.append(Entry(info, op["text"].encode()))
         elif kind == "data-add":
             info = tarfile.TarInfo(op["name"])
             info.mode = 0o644
@@ -243,11 +274,17 @@ def main():
                 lines["manifest"][f"data/0000/{op['name']}"] = sha(op["text"].encode())
         else:
             raise SystemExit(f"artifact_edit: unknown operation {kind}")
-    # Put the members back, the header and the payload compressed as they were.
-    header_member.data = compress(header_member.info.name, write_tar(header))
+    # Put the members back, the headers and the payload compressed as they were; an untouched
+    # header keeps its bytes (and a signature over the manifest stays valid).
+    if "header" in changed_tars:
+        header_member.data = compress(header_member.info.name, write_tar(header))
     if data_member and changed_data:
         data_member.data = compress(data_member.info.name, write_tar(data))
     lines["manifest"][header_member.info.name] = sha(header_member.data)
+    if augment_member and "header-augment" in changed_tars:
+        augment_member.data = compress(augment_member.info.name, write_tar(augment))
+        if "header-augment" not in stale:
+            lines["manifest-augment"][augment_member.info.name] = sha(augment_member.data)
     for entry in outer:
         if entry.info.name in lines:
             text = "".join(f"{d}  {n}\n" for n, d in sorted(lines[entry.info.name].items()))

@@ -10,9 +10,23 @@ const SCRIPT = fileURLToPath(new URL("./artifact_edit.py", import.meta.url));
 
 type Where = "outer" | "header" | "data";
 
+/** The header tar json and raw edit: the header (default) or the header-augment. */
+type HeaderTar = "header" | "header-augment";
+
 export type EditOp =
-  | { op: "json"; member: string; path: string[]; value?: unknown; delete?: boolean }
-  | { op: "raw"; member: string; text: string }
+  | {
+    op: "json";
+    member: string;
+    path: string[];
+    value?: unknown;
+    delete?: boolean;
+    tar?: HeaderTar;
+  }
+  | { op: "raw"; member: string; text: string; tar?: HeaderTar; create?: boolean }
+  /** Leaves manifest-augment's checksum of the header-augment as it was. */
+  | { op: "stale"; member: "header-augment" }
+  /** Replaces a payload file's bytes; its manifest line stays. */
+  | { op: "data-raw"; name: string; text: string }
   | { op: "typeflag"; where: Where; member: string; typeflag: string }
   | {
     op: "sparse";
@@ -24,6 +38,7 @@ export type EditOp =
   }
   | { op: "manifest"; member?: string; add?: [string, string][]; drop?: string[] }
   | { op: "data-add"; name: string; text: string; listed?: boolean }
+  | { op: "outer-add"; name: string; text: string }
   /** Signs the edited manifest again with this RSA private key (PEM), last. */
   | { op: "sign"; key: string };
 

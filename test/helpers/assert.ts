@@ -5,12 +5,28 @@ export function assert(condition: unknown, message?: string): asserts condition 
   nodeAssert.ok(condition, message);
 }
 
+/**
+ * Records without a prototype (ota keeps artifact data that way, so `__proto__` is a plain key)
+ * compare as the plain objects a test writes: the values are what is checked, not the prototype.
+ */
+function plain(value: unknown): unknown {
+  if (Array.isArray(value)) return value.map(plain);
+  if (value === null || typeof value !== "object") return value;
+  const proto = Object.getPrototypeOf(value);
+  if (proto !== null && proto !== Object.prototype) return value;
+  const out: Record<string, unknown> = {};
+  for (const [key, item] of Object.entries(value)) {
+    Object.defineProperty(out, key, { value: plain(item), enumerable: true, writable: true });
+  }
+  return out;
+}
+
 export function assertEquals<T>(actual: T, expected: T, message?: string): void {
-  nodeAssert.deepStrictEqual(actual, expected, message);
+  nodeAssert.deepStrictEqual(plain(actual), plain(expected), message);
 }
 
 export function assertNotEquals<T>(actual: T, expected: T, message?: string): void {
-  nodeAssert.notDeepStrictEqual(actual, expected, message);
+  nodeAssert.notDeepStrictEqual(plain(actual), plain(expected), message);
 }
 
 export function assertMatch(actual: string, pattern: RegExp, message?: string): void {

@@ -16,7 +16,7 @@
  * a block device, and it recognises the running slot by comparing st_rdev of the device
  * `mount` reports on "/" with st_dev of "/", hence DIR/dev/rootfs-node.
  */
-import { BINARY, run, type RunResult } from "./mod.ts";
+import { otaExecutable, run, type RunResult } from "./mod.ts";
 import { createSlots, ensureLoops } from "./mender_slots.ts";
 
 export const MENDER = "/usr/bin/mender";
@@ -50,6 +50,13 @@ export interface DeviceOptions {
    * as on a device where the client has no namespace of its own.
    */
   hostCommands?: string[];
+  /**
+   * Managed mode: DIR/share is bind-mounted over /usr/share/mender (identity/, inventory/,
+   * modules/v3), so the client's default paths find the test's scripts and modules.
+   */
+  managed?: boolean;
+  /** Commands the client must never run here (reboot, fw_setenv...): DIR/bin shims that refuse. */
+  refuse?: string[];
 }
 
 export interface MenderDevice {
@@ -58,6 +65,7 @@ export interface MenderDevice {
   modulesDir: string;
   dataDir: string;
   rootfs: boolean;
+  managed: boolean;
   env: Record<string, string>;
 }
 
@@ -80,18 +88,22 @@ export async function createMenderDevice(
   dir = await Deno.realPath(await ensureDir(dir));
   const device: MenderDevice = {
     dir,
-    modulesDir: `${dir}/modules`,
+    modulesDir: options.managed ? `${dir}/share/modules/v3` : `${dir}/modules`,
     dataDir: `${dir}/data`,
     rootfs: Boolean(options.rootfs),
-    env: { OTA_BIN: BINARY, ...options.env },
+    managed: Boolean(options.managed),
+    env: { OTA_BIN: otaExecutable(), ...options.env },
   };
-  for (const sub of ["bin", "etc/mender/scripts", "data", "ota-data", "modules", "dev"]) {
+  const shared = options.managed ? ["share/identity", "share/inventory", "share/modules/v3"] : [];
+  for (
+    const sub of ["bin", "etc/mender/scripts", "data", "ota-data", "modules", "dev", ...shared]
+  ) {
     await Deno.mkdir(`${dir}/${sub}`, { recursive: true });
   }
   const conf: Record<string, unknown> = {
     DeviceTypeFile: `${dir}/data/device_type`,
     // ota-only keys (Mender's client ignores them): the same file serves `ota` runs.
-    ModulesDir: `${dir}/modules`,
+    ModulesDir: device.modulesDir,
     ScriptsDir: `${dir}/etc/mender/scripts`,
     ArtifactInfoFile: `${dir}/etc/mender/artifact_info`,
     UpdatePollIntervalSeconds: 1800,
@@ -119,6 +131,13 @@ export async function createMenderDevice(
     await installModule(device, type, source);
   }
   await writeFwWrappers(device);
+  for (const command of options.refuse ?? []) {
+    await Deno.writeTextFile(
+      `${dir}/bin/${command}`,
+      `#!/bin/sh\necho "${command} is refused on this test device" >&2\nexit 1\n`,
+      { mode: 0o755 },
+    );
+  }
   for (const command of options.hostCommands ?? []) {
     await Deno.writeTextFile(
       `${dir}/bin/${command.slice(command.lastIndexOf("/") + 1)}`,
@@ -161,9 +180,35 @@ export function menderCommand(
   args: string[],
   options: { env?: Record<string, string>; logLevel?: string } = {},
 ): { cmd: string[]; env: Record<string, string> } {
+  return namespaceCommand(device, [
+    MENDER,
+    "--no-syslog",
+    "--log-level",
+    options.logLevel ?? "info",
+    "--config",
+    `${device.dir}/etc/mender/mender.conf`,
+    "--fallback-config",
+    `${device.dir}/data/mender.conf`,
+    "--data",
+    device.dataDir,
+    ...args,
+  ], options.env);
+}
+
+/**
+ * Any program run in the device's mount namespace: DIR/etc/mender over /etc/mender, the
+ * modules (or, for managed devices, DIR/share over /usr/share/mender), DIR/bin first in PATH.
+ */
+export function namespaceCommand(
+  device: MenderDevice,
+  argv: string[],
+  extraEnv: Record<string, string> = {},
+): { cmd: string[]; env: Record<string, string> } {
   const mounts = [
     `mount --bind "$DEVDIR/etc/mender" /etc/mender`,
-    `mount --bind "$DEVDIR/modules" ${HOST_MODULES}`,
+    device.managed
+      ? `mount --bind "$DEVDIR/share" /usr/share/mender`
+      : `mount --bind "$DEVDIR/modules" ${HOST_MODULES}`,
     // The running slot's node carries the host root's device number: stat() only.
     ...(device.rootfs
       ? [`mount --bind "$DEVDIR/dev" "$DEVDIR/dev"`, `mount -o remount,bind,nodev "$DEVDIR/dev"`]
@@ -179,22 +224,12 @@ export function menderCommand(
     "-c",
     `${mounts.join(" && ")} && exec "$@"`,
     "sh",
-    MENDER,
-    "--no-syslog",
-    "--log-level",
-    options.logLevel ?? "info",
-    "--config",
-    `${device.dir}/etc/mender/mender.conf`,
-    "--fallback-config",
-    `${device.dir}/data/mender.conf`,
-    "--data",
-    device.dataDir,
-    ...args,
+    ...argv,
   ];
   const env = {
     ...Deno.env.toObject(),
     ...device.env,
-    ...options.env,
+    ...extraEnv,
     PATH: `${device.dir}/bin:${Deno.env.get("PATH") ?? "/usr/sbin:/usr/bin:/sbin:/bin"}`,
     DEVDIR: device.dir,
   };
@@ -215,7 +250,7 @@ export async function runOta(
 ): Promise<RunResult> {
   if (device.rootfs) await ensureLoops(device);
   return await run([
-    device.env.OTA_BIN ?? BINARY,
+    device.env.OTA_BIN ?? otaExecutable(),
     command,
     "--config",
     `${device.dir}/etc/mender/mender.conf`,

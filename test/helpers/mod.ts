@@ -4,6 +4,45 @@ import { fileURLToPath } from "node:url";
 export const ROOT = fileURLToPath(new URL("../../", import.meta.url)).replace(/\/$/, "");
 export const BINARY = `${ROOT}/dist/ota`;
 export const BINARY_ARM64 = `${ROOT}/dist/ota-linux-arm64`;
+export const BINARY_ARMV7 = `${ROOT}/dist/ota-linux-armv7`;
+export const SCRIPT = `${ROOT}/dist/ota.js`;
+
+/**
+ * The build that `ota()` runs, chosen with OTA_TEST_BUILD: `x64` (dist/ota, the default),
+ * `arm64` and `armv7` under qemu-user (no binfmt_misc needed: the emulator is named here),
+ * `js` (dist/ota.js on OTA_TEST_NODE, else the `node` in PATH).
+ */
+export const BUILD = Deno.env.get("OTA_TEST_BUILD") ?? "x64";
+const builds: Record<string, string[]> = {
+  x64: [BINARY],
+  arm64: ["qemu-aarch64-static", "-L", "/usr/aarch64-linux-gnu", BINARY_ARM64],
+  armv7: ["qemu-arm-static", "-L", "/usr/arm-linux-gnueabihf", BINARY_ARMV7],
+  js: [Deno.env.get("OTA_TEST_NODE") ?? "node", SCRIPT],
+};
+if (!builds[BUILD]) {
+  throw new Error(`OTA_TEST_BUILD=${BUILD}: use ${Object.keys(builds).join(", ")}`);
+}
+/** The command line that runs the build under test, before its arguments. */
+export const OTA_COMMAND: string[] = builds[BUILD]!;
+/** The file the build under test ships as (what install-modules writes into its shims). */
+export const OTA_FILE = OTA_COMMAND.at(-1)!;
+
+let wrapper: string | undefined;
+/**
+ * One executable path that runs the build under test, for what execs ota by path (OTA_BIN of
+ * the module shims): the binary itself, or a shell script around the emulator or node.
+ */
+export function otaExecutable(): string {
+  if (OTA_COMMAND.length === 1) return OTA_COMMAND[0]!;
+  if (!wrapper) {
+    const dir = Deno.makeTempDirSync({ prefix: "ota-build-" });
+    globalThis.addEventListener("unload", () => Deno.removeSync(dir, { recursive: true }));
+    wrapper = `${dir}/ota`;
+    const quoted = OTA_COMMAND.map((a) => `'${a.replaceAll("'", `'\\''`)}'`).join(" ");
+    Deno.writeTextFileSync(wrapper, `#!/bin/sh\nexec ${quoted} "$@"\n`, { mode: 0o755 });
+  }
+  return wrapper;
+}
 
 export interface RunResult {
   code: number;
@@ -46,9 +85,9 @@ export async function sh(cmd: string[], options: Parameters<typeof run>[1] = {})
   return result.stdout;
 }
 
-/** The compiled binary: the e2e tests run what ships. */
+/** The build under test (OTA_TEST_BUILD, dist/ota by default): the e2e tests run what ships. */
 export function ota(args: string[], options: Parameters<typeof run>[1] = {}): Promise<RunResult> {
-  return run([BINARY, ...args], options);
+  return run([...OTA_COMMAND, ...args], options);
 }
 
 /** A fresh temporary directory, removed when the returned disposable is disposed. */

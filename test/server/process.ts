@@ -1,5 +1,5 @@
 /** Runs `ota serve` (the compiled binary) as a child process and finds its port. */
-import { BINARY } from "../helpers/mod.ts";
+import { OTA_COMMAND } from "../helpers/mod.ts";
 
 export interface ServeProcess {
   port: number;
@@ -11,12 +11,12 @@ export interface ServeProcess {
   child: Deno.ChildProcess;
 }
 
-/** Starts `[prefix...] dist/ota serve ARGS`; resolves once it listens. */
+/** Starts `[prefix...] <build under test> serve ARGS`; resolves once it listens. */
 export async function startServe(
   args: string[],
   options: { prefix?: string[]; timeoutMs?: number } = {},
 ): Promise<ServeProcess> {
-  const cmd = [...(options.prefix ?? []), BINARY, "serve", ...args];
+  const cmd = [...(options.prefix ?? []), ...OTA_COMMAND, "serve", ...args];
   if (cmd[0] === undefined) throw new Error("an empty command line");
   const child = new Deno.Command(cmd[0], {
     args: cmd.slice(1),

@@ -22,6 +22,8 @@ import { deliver, restart } from "../../src/update/driver.ts";
 import { type Host, stateRecordedAs } from "../../src/update/machine.ts";
 import { openSource } from "../../src/update/source.ts";
 import type { ScriptRunner } from "../../src/update/scripts.ts";
+import { commit, install, resume, rollback } from "../../src/update/standalone.ts";
+import { parseStopBefore } from "../../src/update/stop_before.ts";
 
 export const DEVICE_TYPE = "test-board";
 
@@ -188,7 +190,7 @@ export async function kit(config: Record<string, unknown> = {}): Promise<Kit> {
 
 /**
  * A daemon's host: it reports (answering "aborted" at `abortAt`, e.g. "installing@2" for the
- * second report of installing), reboots (the process then hangs until it is dropped), and
+ * second report of installing, or "unreachable" when it starts with "!"), reboots (the process then hangs until it is dropped), and
  * reports the end.
  */
 export function daemonHost(log: string[], abortAt?: string): Host & { rebooted: Promise<void> } {
@@ -201,8 +203,11 @@ export function daemonHost(log: string[], abortAt?: string): Host & { rebooted: 
       log.push(`status:${status}`);
       const n = (seen.get(status) ?? 0) + 1;
       seen.set(status, n);
-      const aborted = abortAt === status || abortAt === `${status}@${n}`;
-      return Promise.resolve(aborted ? "aborted" : undefined);
+      const at = abortAt?.replace(/^!/, "");
+      const hit = at === status || at === `${status}@${n}`;
+      return Promise.resolve(
+        hit ? abortAt!.startsWith("!") ? "unreachable" : "aborted" : undefined,
+      );
     },
     reboot() {
       log.push("reboot");
@@ -244,3 +249,39 @@ function sourceOptions(engine: Engine) {
 
 /** The log as one line, for readable comparisons. */
 export const line = (log: string[]) => log.join(" ");
+
+/** What a standalone command printed and exited with (`0 Committed.`), or `error CODE: ...`. */
+export async function outcomeOf(pending: Promise<{ exitCode: number; messages: string[] }>) {
+  try {
+    const outcome = await pending;
+    return `${outcome.exitCode} ${outcome.messages.join(" / ")}`;
+  } catch (error) {
+    if (error instanceof OtaError) return `error ${error.code}: ${error.message}`;
+    throw error;
+  }
+}
+
+/**
+ * Runs one standalone command line in `engine` (a new process): `install [empty]
+ * [--reboot-exit-code]`, `commit`, `rollback` or `resume`, each with any number of
+ * `--stop-before STATE`.
+ */
+export async function command(k: Kit, engine: Engine, text: string): Promise<string> {
+  const [name, ...rest] = text.split(" ");
+  const stops = rest.flatMap((arg, i) => rest[i - 1] === "--stop-before" ? [arg] : []);
+  const options = { stopBefore: stops.length ? stops.map(parseStopBefore) : undefined };
+  switch (name) {
+    case "install": {
+      const artifact = await k.artifact("release-2", { empty: rest.includes("empty") });
+      const rebootExitCode = rest.includes("--reboot-exit-code");
+      return await outcomeOf(install(engine, artifact, { ...options, rebootExitCode }));
+    }
+    case "commit":
+      return await outcomeOf(commit(engine, options));
+    case "rollback":
+      return await outcomeOf(rollback(engine, options));
+    case "resume":
+      return await outcomeOf(resume(engine, options));
+  }
+  throw new Error(`unknown command ${text}`);
+}

@@ -7,11 +7,7 @@
  * with (Mender 3.4's messages).
  */
 import { assertEquals } from "../helpers/assert.ts";
-import { OtaError } from "../../src/errors.ts";
-import type { Engine } from "../../src/update/context.ts";
-import { parseStopBefore } from "../../src/update/machine.ts";
-import { commit, install, resume, rollback } from "../../src/update/standalone.ts";
-import { daemonStep, type HandlerSpec, type Kit, kit, line } from "./machine_kit.ts";
+import { command, daemonStep, type HandlerSpec, kit, line } from "./machine_kit.ts";
 
 const rootfsLike: HandlerSpec = { needsReboot: "Automatic", supportsRollback: true };
 const directoryLike: HandlerSpec = { needsReboot: "No", supportsRollback: true };
@@ -231,8 +227,8 @@ const cases: Case[] = [
       "resume",
     ],
     outcomes: [
-      "0 Stopped before ArtifactInstall. Use 'resume' to continue.",
-      "0 Stopped before ArtifactInstall. Use 'resume' to continue.",
+      "0 Stopped before ArtifactInstall_Enter. Use 'resume' to continue.",
+      "0 Stopped before ArtifactInstall_Enter. Use 'resume' to continue.",
       "error COMMIT_IMPOSSIBLE: cannot commit: the update waits in Before_ArtifactInstall_Enter; " +
       "'resume' continues it, 'rollback' abandons it",
       WAITING + REBOOT,
@@ -243,7 +239,7 @@ const cases: Case[] = [
     name: "--stop-before ArtifactCommit stops an immediate commit; resume commits",
     spec: scriptLike,
     steps: ["install --stop-before ArtifactCommit", "resume"],
-    outcomes: ["0 Stopped before ArtifactCommit. Use 'resume' to continue.", "0 Committed."],
+    outcomes: ["0 Stopped before ArtifactCommit_Enter. Use 'resume' to continue.", "0 Committed."],
     log: `${DOWNLOAD} ${INSTALL} ${QUERIES} #BeforeArtifactCommit ${COMMIT}`,
   },
   {
@@ -336,6 +332,14 @@ const cases: Case[] = [
       `ArtifactRollbackReboot_Leave ${FAILURE} ${CLEANUP} report:failure`,
   },
   {
+    name: "daemon: the commit's status report cannot reach the server: the rollback path",
+    spec: directoryLike,
+    abortAt: "!installing@2",
+    steps: ["begin"],
+    log: `status:downloading ${DOWNLOAD} status:installing ${INSTALL} ${QUERIES} ` +
+      `#BeforeArtifactCommit status:installing ${ROLLBACK} ${FAILURE} ${CLEANUP} report:failure`,
+  },
+  {
     name: "daemon: aborted at the commit's status report",
     spec: directoryLike,
     abortAt: "installing@2",
@@ -344,37 +348,6 @@ const cases: Case[] = [
       `#BeforeArtifactCommit status:installing ${ROLLBACK} ${FAILURE} ${CLEANUP} report:failure`,
   },
 ];
-
-async function outcomeOf(pending: Promise<{ exitCode: number; messages: string[] }>) {
-  try {
-    const outcome = await pending;
-    return `${outcome.exitCode} ${outcome.messages.join(" / ")}`;
-  } catch (error) {
-    if (error instanceof OtaError) return `error ${error.code}: ${error.message}`;
-    throw error;
-  }
-}
-
-/** Runs one standalone command line in a fresh engine (a new process). */
-async function command(k: Kit, engine: Engine, text: string): Promise<string> {
-  const [name, ...rest] = text.split(" ");
-  const stop = rest.indexOf("--stop-before");
-  const stopBefore = stop >= 0 ? parseStopBefore(rest[stop + 1]!) : undefined;
-  switch (name) {
-    case "install": {
-      const artifact = await k.artifact("release-2", { empty: rest.includes("empty") });
-      const rebootExitCode = rest.includes("--reboot-exit-code");
-      return await outcomeOf(install(engine, artifact, { stopBefore, rebootExitCode }));
-    }
-    case "commit":
-      return await outcomeOf(commit(engine));
-    case "rollback":
-      return await outcomeOf(rollback(engine));
-    case "resume":
-      return await outcomeOf(resume(engine, { stopBefore }));
-  }
-  throw new Error(`unknown command ${text}`);
-}
 
 for (const c of cases) {
   Deno.test(`machine: ${c.name}`, async () => {

@@ -186,3 +186,81 @@ hw_getenv() {
 hw_is_trial() {
   [ "$(hw_getenv upgrade_available)" = 1 ] && [ "$(hw_getenv mender_boot_part)" = "$(hw_mounted_part)" ]
 }
+
+# The network the test built (QEMU's restricted user network): the card's driver, a static
+# address, no default route. Only the test's server at 10.0.2.100 answers.
+hw_net_up() {
+  local module tries=0
+  while read -r module; do
+    insmod "/lib/modules/net/$module" 2>/dev/null
+  done < /lib/modules/net/load.order
+  while [ ! -e /sys/class/net/eth0 ] && [ $tries -lt 100 ]; do
+    sleep 0.1
+    tries=$((tries + 1))
+  done
+  ip link set lo up
+  ip addr add 10.0.2.15/24 dev eth0 && ip link set eth0 up && hw_say "net up"
+}
+
+# Runs a systemd unit's service the way systemd would: its ExecStart in the background, the
+# output in /run/hw/NAME.log (the journal), started again RestartSec after a failure when
+# Restart=on-failure. hw_services_stop stops it as systemd does at shutdown.
+hw_service() {
+  local unit=$1 name
+  name=$(basename "$unit" .service)
+  mkdir -p /run/hw/services
+  cp "$unit" "/run/hw/services/$name.service"
+  (
+    exec=$(sed -n 's/^ExecStart=//p' "$unit")
+    restart=$(sed -n 's/^Restart=//p' "$unit")
+    restart_sec=$(sed -n 's/^RestartSec=//p' "$unit")
+    while :; do
+      # shellcheck disable=SC2086
+      $exec >> "/run/hw/$name.log" 2>&1 &
+      echo $! > "/run/hw/services/$name.pid"
+      wait $!
+      rc=$?
+      [ -e "/run/hw/services/$name.stopping" ] && exit 0
+      hw_say "service $name exited rc=$rc"
+      [ "$restart" = on-failure ] && [ $rc -ne 0 ] || exit 0
+      sleep "${restart_sec:-1}"
+    done
+  ) &
+  hw_say "service $name started"
+}
+
+# systemd's stop: SIGTERM, SIGKILL after TimeoutStopSec; then the service's log goes to the
+# host (base64).
+hw_services_stop() {
+  local pidfile name pid limit n
+  for pidfile in /run/hw/services/*.pid; do
+    [ -e "$pidfile" ] || continue
+    name=$(basename "$pidfile" .pid)
+    touch "/run/hw/services/$name.stopping"
+    pid=$(cat "$pidfile")
+    limit=$(sed -n 's/^TimeoutStopSec=//p' "/run/hw/services/$name.service")
+    kill -TERM "$pid" 2>/dev/null
+    n=0
+    while [ -d "/proc/$pid" ] && [ $n -lt $((${limit:-90} * 10)) ]; do
+      usleep 100000
+      n=$((n + 1))
+    done
+    if [ -d "/proc/$pid" ]; then
+      kill -KILL "$pid"
+      hw_say "service $name killed after ${limit:-90} s"
+    else
+      hw_say "service $name stopped s=$((n / 10))"
+    fi
+    hw_say "log $name $(hw_b64 "/run/hw/$name.log")"
+  done
+}
+
+# Waits until the service's log has a line matching PATTERN (grep -E), SECONDS at most.
+hw_wait_log() {
+  local name=$1 pattern=$2 limit=$3 n=0
+  while ! grep -qE "$pattern" "/run/hw/$name.log" 2>/dev/null; do
+    [ $n -ge "$limit" ] && { hw_say "wait-log timeout $name"; return 1; }
+    sleep 1
+    n=$((n + 1))
+  done
+}

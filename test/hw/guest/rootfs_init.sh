@@ -15,9 +15,15 @@ if [ -n "$HW_BOOT_PART_MOUNT" ]; then
 fi
 . /usr/lib/hw/lib.sh
 hw_report_boot
+# busybox's reboot and poweroff (without -f) signal PID 1: as systemd does, the services
+# stop first (lib.sh hw_services_stop), then the board goes down. `wait` returns when a
+# signal comes, and the trap never returns.
+trap 'hw_services_stop; hw_reboot' TERM
+trap 'hw_services_stop; hw_poweroff' USR2
 if [ -b /dev/vdb ]; then
   tr -d '\000' < /dev/vdb > /tmp/step.sh
-  sh /tmp/step.sh
+  sh /tmp/step.sh &
+  wait $!
   echo "@@HW step-exit rc=$?"
 else
   echo "@@HW no-step-disk"

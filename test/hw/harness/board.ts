@@ -95,6 +95,8 @@ export interface BootOptions {
   usbFiles?: string;
   cut?: string;
   timeoutMs?: number;
+  /** QEMU network arguments (network.ts restrictedNetwork); none: no network card. */
+  network?: string[];
 }
 
 export class Board {
@@ -144,7 +146,14 @@ export class Board {
       { append: true },
     );
     const on = await powerOn(
-      { bootloader: this.bootloader, disk: this.disk, step: stepImg, usb, log: this.log },
+      {
+        bootloader: this.bootloader,
+        disk: this.disk,
+        step: stepImg,
+        usb,
+        log: this.log,
+        network: options.network,
+      },
       { cut: options.cut, timeoutMs: options.timeoutMs },
     );
     await Deno.remove(stepImg);

@@ -77,6 +77,8 @@ const TOOLS: Record<string, string> = {
 const FILES: Record<string, string> = {
   "/usr/lib/u-boot/qemu-x86/u-boot.rom": "u-boot-qemu",
   "/usr/lib/grub/i386-pc/boot.img": "grub-pc-bin",
+  // carries the managed boards' connections to the test's server (network.ts)
+  "/usr/bin/python3": "python3",
 };
 
 /** Names what is missing (and which package to install), or returns undefined. */

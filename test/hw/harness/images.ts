@@ -15,6 +15,7 @@ import {
   buildRootfsTree,
   makeExt4,
   stateScripts,
+  SYSTEMD_UNIT,
 } from "./rootfs.ts";
 
 export interface Images {
@@ -45,6 +46,7 @@ async function hashInputs(ota: string): Promise<string> {
     }
   };
   for (const sub of ["guest", "boot"]) await walk(`${HW_DIR}/${sub}`);
+  parts.push(SYSTEMD_UNIT, await Deno.readTextFile(SYSTEMD_UNIT));
   for (const file of IMAGE_SOURCES) {
     parts.push(file, await Deno.readTextFile(`${HW_DIR}/harness/${file}`));
   }

@@ -18,6 +18,8 @@ const BOOT = [
 ];
 /** Loaded only when a USB stick is plugged in (probing USB costs boot time under TCG). */
 const USB = ["crct10dif_generic", "crc64_rocksoft_generic", "xhci_pci", "sd_mod", "usb_storage"];
+/** Loaded only by boots that bring the network up (managed mode). */
+const NET = ["virtio_net"];
 
 export interface Kernel {
   version: string;
@@ -26,6 +28,8 @@ export interface Kernel {
   modules: string[];
   /** The USB stick's modules, in load order, not already in `modules`. */
   usbModules: string[];
+  /** The network card's modules, in load order, in neither list above. */
+  netModules: string[];
 }
 
 function normalise(name: string): string {
@@ -52,8 +56,9 @@ async function dependsOf(file: string): Promise<string[]> {
   return match && match[1] ? match[1].split(",").map(normalise) : [];
 }
 
-export async function guestKernel(): Promise<Kernel> {
-  const pkg = await kernelPackage();
+/** The board's kernel: PKG (a linux-image-*-amd64 package), by default the current one. */
+export async function guestKernel(pkg?: string): Promise<Kernel> {
+  pkg ??= await kernelPackage();
   const version = pkg.replace(/^linux-image-/, "");
   const dir = await unpacked(pkg);
   const index = await indexModules(`${dir}/lib/modules/${version}/kernel`);
@@ -70,10 +75,13 @@ export async function guestKernel(): Promise<Kernel> {
   for (const name of BOOT) await visit(name, []);
   const boot = order.length;
   for (const name of USB) await visit(name, []);
+  const usb = order.length;
+  for (const name of NET) await visit(name, []);
   return {
     version,
     vmlinuz: `${dir}/boot/vmlinuz-${version}`,
     modules: order.slice(0, boot).map((name) => index.get(name)!),
-    usbModules: order.slice(boot).map((name) => index.get(name)!),
+    usbModules: order.slice(boot, usb).map((name) => index.get(name)!),
+    netModules: order.slice(usb).map((name) => index.get(name)!),
   };
 }

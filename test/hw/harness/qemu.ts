@@ -10,6 +10,8 @@ export interface MachineSpec {
   step: string;
   usb?: string;
   log: string;
+  /** A network the test builds: see network.ts (without it the board has no network card). */
+  network?: string[];
 }
 
 export interface HwLine {
@@ -60,8 +62,7 @@ function qemuArgs(spec: MachineSpec): string[] {
     "stdio",
     "-monitor",
     "none",
-    "-nic",
-    "none",
+    ...(spec.network ?? ["-nic", "none"]),
     "-no-reboot",
     "-drive",
     `file=${spec.disk},if=none,id=disk,format=raw,cache=writeback`,

@@ -5,10 +5,13 @@
  * packed as an ext4 image with mkfs.ext4 -d.
  */
 import { unpacked } from "./debs.ts";
-import { HW_DIR, run, sh } from "./host.ts";
+import { HW_DIR, ROOT, run, sh } from "./host.ts";
 import type { Kernel } from "./kernel.ts";
 
 export type Bootloader = "uboot" | "grub";
+
+/** The systemd unit ota ships for its daemon. */
+export const SYSTEMD_UNIT = `${ROOT}/examples/systemd/ota.service`;
 
 const HOST_TOOLS = ["/usr/bin/fw_printenv", "/usr/bin/fw_setenv", "/usr/bin/grub-editenv"];
 /** Mender state names; each gets the cut-point state script (Enter and Leave). Download_*
@@ -206,12 +209,26 @@ export async function buildRootfsTree(spec: ReleaseSpec, dir: string): Promise<v
       "",
     ].join("\n"),
   );
-  await Deno.mkdir(`${dir}/lib/modules/usb`, { recursive: true });
-  const usb = spec.kernel.usbModules.map((m) => m.split("/").pop()!);
-  for (const path of spec.kernel.usbModules) {
-    await Deno.copyFile(path, `${dir}/lib/modules/usb/${path.split("/").pop()!}`);
+  const extra: [string, string[]][] = [["usb", spec.kernel.usbModules], [
+    "net",
+    spec.kernel.netModules,
+  ]];
+  for (const [sub, modules] of extra) {
+    await Deno.mkdir(`${dir}/lib/modules/${sub}`, { recursive: true });
+    const names = modules.map((m) => m.split("/").pop()!);
+    for (const path of modules) {
+      await Deno.copyFile(path, `${dir}/lib/modules/${sub}/${path.split("/").pop()!}`);
+    }
+    await Deno.writeTextFile(`${dir}/lib/modules/${sub}/load.order`, names.join("\n") + "\n");
   }
-  await Deno.writeTextFile(`${dir}/lib/modules/usb/load.order`, usb.join("\n") + "\n");
+  // managed mode as shipped: the systemd unit (the board's init runs its ExecStart the way
+  // systemd would, lib.sh hw_service) and an identity script at Mender's default path
+  await copyFile(SYSTEMD_UNIT, `${dir}/lib/systemd/system/ota.service`, 0o644);
+  await copyFile(
+    `${HW_DIR}/guest/mender-device-identity`,
+    `${dir}/usr/share/mender/identity/mender-device-identity`,
+    0o755,
+  );
   await Deno.copyFile(spec.kernel.vmlinuz, `${dir}/boot/vmlinuz`);
   // not a bzImage at all: U-Boot's zboot and GRUB's linux refuse it and return, so the
   // boot script's recovery (reset while upgrade_available=1) is what brings the board back
