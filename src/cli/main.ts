@@ -10,8 +10,6 @@ import { artifactCommands, commandAt, entriesFor, topCommands } from "./commands
 import { parseProgressMode, type ProgressMode } from "./progress.ts";
 import { translateMenderArgs } from "./mender_compat.ts";
 import { checkCommandNames } from "./unknown_command.ts";
-import { runMenderArtifact } from "./mender_artifact.ts";
-import { runMenderAuth } from "./mender_auth.ts";
 import { exitQuietlyOnBrokenPipe, isBrokenPipe, pipeBroken } from "./broken_pipe.ts";
 
 export interface GlobalOptions {
@@ -121,11 +119,13 @@ export async function run(argv: string[], name = invokedAs()): Promise<number> {
 
 async function runAs(argv: string[], name: string): Promise<number> {
   if (name === "mender-artifact") {
+    // The dialects load their modules only when ota runs under their names.
+    const { runMenderArtifact } = await import("./mender_artifact.ts");
     return await runMenderArtifact(argv, buildProgram, (error) => reportError(error, false));
   }
   if (name === "mender-auth") {
     try {
-      return await runMenderAuth(argv);
+      return await (await import("./mender_auth.ts")).runMenderAuth(argv);
     } catch (error) {
       return reportError(error, false);
     }
