@@ -1,5 +1,5 @@
 /**
- * Size and idle memory of each build (the README's table in "The binary"):
+ * Size and idle memory of each build (bench/README.md, Results, Builds):
  * - size, and size after `xz -9 -T0 -k` (what a device download or an image would carry);
  * - idle RSS: `ota artifact read FIFO` blocked opening a FIFO nobody writes, everything a
  *   command loads loaded; VmHWM (peak resident) of the process, sampled every 100 ms until
