@@ -88,6 +88,8 @@ export const ERROR_CODES = [
   "SOURCE_DOWNLOAD", // a download failed after all retries
   // Adaptive updates (each falls back to downloading the whole image)
   "ADAPTIVE_INDEX_INVALID", // an adaptive artifact's block index does not fit its payload
+  "ADAPTIVE_INDEX_VERSION", // an adaptive artifact's block index is of a version ota does not read
+  "ADAPTIVE_INDEX_TOO_LARGE", // an adaptive artifact's block index describes more than ota takes
   "ADAPTIVE_MISMATCH", // bytes fetched or copied for an adaptive update do not match the index
   "ADAPTIVE_UNAVAILABLE", // no adaptive update here: no byte ranges, or no readable running slot
   // The update life (install, commit, rollback)

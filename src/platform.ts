@@ -3,6 +3,7 @@
  * binary, Node for dist/ota.js and the armv7 executable). Everything else uses Web APIs and
  * `node:` built-ins only.
  */
+import crypto from "node:crypto";
 import { realpathSync } from "node:fs";
 import process from "node:process";
 
@@ -187,6 +188,22 @@ function serveDeno(handler: Handler, options: ServeOptions): RunningServer {
 }
 
 // ---- memory ----
+
+/**
+ * The SHA-256 of `bytes` written into `out` (32 bytes): for hashing many small blocks. Bun
+ * writes it in place; the others hash into a new buffer, which their collectors take in
+ * their stride (Bun lets such buffers pile up by the tens of MiB).
+ */
+export function sha256Into(bytes: Uint8Array, out: Uint8Array): Uint8Array {
+  if (runtime === "bun") return g.Bun.SHA256.hash(bytes, out);
+  // Node 20.11 (the armv7 build) has no crypto.hash
+  out.set(
+    typeof crypto.hash === "function"
+      ? crypto.hash("sha256", bytes, "buffer")
+      : crypto.createHash("sha256").update(bytes).digest(),
+  );
+  return out;
+}
 
 /**
  * A byte counter that asks for a full garbage collection (Bun; elsewhere nothing) every

@@ -9,13 +9,20 @@
  */
 import { createHash } from "node:crypto";
 import { promises as fs } from "node:fs";
-import { type AdaptiveIndex, pieceCount, pieceSpan } from "../artifact/adaptive_index.ts";
+import {
+  type AdaptiveIndex,
+  hashOrdinal,
+  isZeroBlock,
+  pieceCount,
+  pieceSpan,
+  pieceStart,
+} from "../artifact/adaptive_index.ts";
+import { fingerprint } from "../artifact/block_hash.ts";
 import { OtaError } from "../errors.ts";
 import { collectEvery } from "../platform.ts";
 import type { ByteStream } from "../streams.ts";
 import { checkLead, checkTail, decodePiece } from "./pieces.ts";
-import { FETCH, type Plan, type Span, ZERO } from "./plan.ts";
-import { fingerprint } from "./scan.ts";
+import type { Plan, Span } from "./plan.ts";
 import type { ArtifactRanges, PayloadLayout, RangedBody } from "./ranged_source.ts";
 
 export interface AssembleOptions {
@@ -45,18 +52,45 @@ const TRIES = 4;
 const MAX_REPAIRS = 64;
 /** Bytes copied from the running slot per chunk of the stream. */
 const RUN = 1024 * 1024;
+/**
+ * Bytes of new buffers (fetched chunks, decompressed pieces) between collections: each MiB
+ * more is a MiB more at peak, each collection a few ms.
+ */
+const COLLECT = 4 * 1024 * 1024;
+/** Node 20 (the armv7 build) cannot take a buffer back: a new one per run there. */
+const canTransfer = typeof ArrayBuffer.prototype.transfer === "function";
+
+/**
+ * One buffer for chunk after chunk. Each time it is taken back from the chunk last handed
+ * out, which is detached (reads as empty) from then on: a consumer that held on to a chunk
+ * could never see it change after it was hashed.
+ */
+class ReusedBuffer {
+  #buffer?: ArrayBuffer;
+
+  constructor(readonly least: number) {}
+
+  /** `length` bytes (what they held is undefined). */
+  take(length: number): Uint8Array {
+    if (!canTransfer || !this.#buffer || this.#buffer.byteLength < length) {
+      this.#buffer = new ArrayBuffer(Math.max(this.least, length));
+    } else this.#buffer = this.#buffer.transfer();
+    return new Uint8Array(this.#buffer, 0, length);
+  }
+}
 
 /** Reads the units (pieces, then the tail) of one request in order, with re-asks. */
 class SpanReader {
   #body?: RangedBody;
   #reader?: ReadableStreamDefaultReader<Uint8Array>;
   #opening?: Promise<void>;
-  #buffer: Uint8Array = new Uint8Array(0);
+  /** What the last chunk of the response held past the unit read. */
+  #rest: Uint8Array = new Uint8Array(0);
 
-  constructor(readonly span: Span, readonly o: AssembleOptions, readonly stats: AssembleStats) {}
+  constructor(readonly span: Span, readonly o: AssembleOptions, readonly shared: Shared) {}
 
   #start(unit: number): number {
-    return this.o.layout.offset + this.o.index.pieceOffsets[unit]!; // unit <= pieces
+    return this.o.layout.offset + pieceStart(this.o.index, unit); // unit <= pieces
   }
 
   async #open(unit: number): Promise<void> {
@@ -80,18 +114,20 @@ class SpanReader {
     }
     if (!this.#reader) await this.#open(unit);
     const end = unit < pieceCount(this.o.index) ? this.#start(unit + 1) : this.span.end;
-    const length = end - this.#start(unit);
-    const chunks: Uint8Array[] = [this.#buffer];
-    let have = this.#buffer.byteLength;
-    while (have < length) {
-      const next = await this.#reader!.read(); // opened above
-      if (next.done) throw new OtaError("ADAPTIVE_MISMATCH", "a range ended early");
-      chunks.push(next.value);
-      have += next.value.byteLength;
+    const out = this.shared.stored.take(end - this.#start(unit));
+    for (let have = 0; have < out.byteLength;) {
+      if (this.#rest.byteLength === 0) {
+        const next = await this.#reader!.read(); // opened above
+        if (next.done) throw new OtaError("ADAPTIVE_MISMATCH", "a range ended early");
+        this.#rest = next.value;
+        this.shared.collect(next.value.byteLength); // each chunk is a new buffer
+      }
+      const n = Math.min(out.byteLength - have, this.#rest.byteLength);
+      out.set(this.#rest.subarray(0, n), have);
+      this.#rest = this.#rest.subarray(n);
+      have += n;
     }
-    const all = chunks.length === 1 ? chunks[0]! : concatAll(chunks, have);
-    this.#buffer = all.subarray(length);
-    return all.subarray(0, length);
+    return out;
   }
 
   /** Reads `unit` and checks it with `decode`; blames and re-asks on a mismatch. */
@@ -106,9 +142,8 @@ class SpanReader {
           culprits.map((url) => this.o.ranges.blame(url, error.message)).every(Boolean);
         if (!another || attempt >= TRIES) throw error;
         this.o.onEvent?.(`${culprits.join(", ")}: ${error.message}; asking another peer`);
-        this.stats.refetched++;
+        this.shared.stats.refetched++;
         await this.#open(unit);
-        this.#buffer = new Uint8Array(0);
       }
     }
   }
@@ -116,7 +151,7 @@ class SpanReader {
   async #drop(): Promise<void> {
     const reader = this.#reader;
     this.#reader = undefined;
-    this.#buffer = new Uint8Array(0);
+    this.#rest = new Uint8Array(0);
     await reader?.cancel().catch(() => {});
   }
 
@@ -128,18 +163,21 @@ class SpanReader {
   }
 }
 
-function concatAll(chunks: Uint8Array[], total: number): Uint8Array {
-  const out = new Uint8Array(total);
-  let at = 0;
-  for (const chunk of chunks) {
-    out.set(chunk, at);
-    at += chunk.byteLength;
-  }
-  return out;
+/** What the readers of one assembly share. */
+interface Shared {
+  stats: AssembleStats;
+  /** The stored bytes of a unit, one after the other. */
+  stored: ReusedBuffer;
+  /** Counts bytes of new buffers, and collects them as they add up. */
+  collect: (bytes: number) => void;
 }
 
-class Assembly {
+class Assembly implements Shared {
   readonly stats: AssembleStats = { copied: 0, zeros: 0, repaired: 0, refetched: 0 };
+  readonly stored = new ReusedBuffer(65536);
+  readonly collect = collectEvery(COLLECT);
+  /** What runs of copied pieces are read into, one run after the other. */
+  readonly #run: ReusedBuffer;
   #next = 0;
   #reader?: SpanReader;
 
@@ -147,12 +185,13 @@ class Assembly {
   #upcoming?: SpanReader;
 
   constructor(readonly o: AssembleOptions, readonly slot: fs.FileHandle) {
+    this.#run = new ReusedBuffer(Math.max(RUN, o.index.pieceSize));
     this.#sendNext();
   }
 
   #sendNext(): void {
     const span = this.o.plan.spans[this.#next++];
-    this.#upcoming = span && new SpanReader(span, this.o, this.stats);
+    this.#upcoming = span && new SpanReader(span, this.o, this);
     this.#upcoming?.prefetch();
   }
 
@@ -167,8 +206,11 @@ class Assembly {
     return this.#reader;
   }
 
+  /** Piece `p` from the artifact: a new buffer when decompressed, else the stored bytes. */
   async fetched(p: number): Promise<Uint8Array> {
-    return await (await this.#readerFor(p)).read(p, (s) => decodePiece(this.o.index, p, s));
+    const piece = await (await this.#readerFor(p)).read(p, (s) => decodePiece(this.o.index, p, s));
+    if (this.o.index.compression !== "none") this.collect(piece.byteLength);
+    return piece;
   }
 
   /**
@@ -178,32 +220,39 @@ class Assembly {
    */
   async local(from: number, to: number): Promise<Uint8Array> {
     const { index, plan } = this.o;
+    const size = index.blockSize;
     const start = pieceSpan(index, from).start;
-    const out = new Uint8Array(pieceSpan(index, to - 1).end - start);
-    const first = start / index.blockSize;
-    const blocks = Math.ceil(out.byteLength / index.blockSize);
-    for (let i = 0; i < blocks;) {
-      const source = plan.sources[first + i]!;
-      if (source === ZERO) {
-        this.stats.zeros += Math.min(index.blockSize, out.byteLength - i * index.blockSize);
+    const out = this.#run.take(pieceSpan(index, to - 1).end - start);
+    const first = start / size;
+    const blocks = Math.ceil(out.byteLength / size);
+    for (let i = 0, k = hashOrdinal(index, first); i < blocks;) {
+      if (isZeroBlock(index, first + i)) {
+        const at = i * size;
+        out.fill(0, at, at + size);
+        this.stats.zeros += Math.min(size, out.byteLength - at);
         i++;
         continue;
       }
-      if (source === FETCH) throw new OtaError("INTERNAL", "a fetched block in a copied piece");
+      const source = plan.sources[k]!;
+      if (source === 0) throw new OtaError("INTERNAL", "a fetched block in a copied piece");
       let n = 1; // blocks that lie one after the other in the running slot too
-      while (i + n < blocks && plan.sources[first + i + n] === source + n * index.blockSize) n++;
-      const at = i * index.blockSize;
-      const length = Math.min(n * index.blockSize, out.byteLength - at);
-      await this.slot.read(out, at, length, source);
+      while (
+        i + n < blocks && !isZeroBlock(index, first + i + n) && plan.sources[k + n] === source + n
+      ) n++;
+      const at = i * size;
+      const length = Math.min(n * size, out.byteLength - at);
+      await this.slot.read(out, at, length, (source - 1) * size);
       this.stats.copied += length;
       i += n;
+      k += n;
     }
     for (let p = from; p < to; p++) {
       const span = pieceSpan(index, p);
-      for (let at = span.start; at < span.end; at += index.blockSize) {
-        const block = out.subarray(at - start, Math.min(span.end, at + index.blockSize) - start);
-        const b = at / index.blockSize;
-        if (plan.sources[b] === ZERO || fingerprint(block) === plan.crcs[b]) continue;
+      for (let at = span.start, k = hashOrdinal(index, at / size); at < span.end; at += size) {
+        const b = at / size;
+        if (isZeroBlock(index, b)) continue;
+        const block = out.subarray(at - start, Math.min(span.end, at + size) - start);
+        if (fingerprint(block) === plan.crcs[k++]) continue;
         out.set(await this.repair(p), span.start - start);
         break;
       }
@@ -219,10 +268,9 @@ class Assembly {
         `the running slot no longer holds more than ${MAX_REPAIRS} of the pieces it held`,
       );
     }
-    const offsets = this.o.index.pieceOffsets;
-    const start = this.o.layout.offset + offsets[p]!;
-    const span: Span = { first: p, last: p, start, end: this.o.layout.offset + offsets[p + 1]! };
-    const reader = new SpanReader(span, this.o, this.stats);
+    const at = (u: number) => this.o.layout.offset + pieceStart(this.o.index, u);
+    const span: Span = { first: p, last: p, start: at(p), end: at(p + 1) };
+    const reader = new SpanReader(span, this.o, this);
     try {
       return await reader.read(p, (s) => decodePiece(this.o.index, p, s));
     } finally {
@@ -243,20 +291,18 @@ class Assembly {
 
 async function* pieces(o: AssembleOptions, assembly: Assembly): AsyncGenerator<Uint8Array> {
   const whole = createHash("sha256");
-  // every run and piece is a new buffer: collected as the payload reader's are (payload.ts)
-  const collect = collectEvery(32 * 1024 * 1024);
   const count = pieceCount(o.index);
   for (let p = 0; p < count;) {
     let bytes: Uint8Array;
-    if (o.plan.fetched[p]) bytes = await assembly.fetched(p++);
-    else {
+    if (o.plan.fetched[p]) {
+      bytes = await assembly.fetched(p++);
+    } else {
       let to = p + 1;
       while (to < count && !o.plan.fetched[to] && (to - p) * o.index.pieceSize < RUN) to++;
       bytes = await assembly.local(p, to);
       p = to;
     }
     whole.update(bytes);
-    collect(bytes.byteLength);
     yield bytes;
   }
   await assembly.tail();
@@ -269,13 +315,17 @@ async function* pieces(o: AssembleOptions, assembly: Assembly): AsyncGenerator<U
   }
 }
 
-/** The image as a stream (see the top of the file), and what it took once it ended. */
+/**
+ * The image as a stream (see the top of the file), and what it took once it ended. A chunk
+ * of copied blocks is good until the next chunk is read (its memory is reused and the chunk
+ * detached): the partition writer copies each one before it reads on.
+ */
 export async function assembleImage(
   o: AssembleOptions,
 ): Promise<{ stream: ByteStream; stats: AssembleStats }> {
   const leadRange = {
     start: o.layout.offset,
-    end: o.layout.offset + o.index.pieceOffsets[0]!, // there is always a first offset
+    end: o.layout.offset + pieceStart(o.index, 0),
   };
   const stored = o.ranges.cached(leadRange) ??
     new Uint8Array(await new Response((await o.ranges.open(leadRange)).stream).arrayBuffer());

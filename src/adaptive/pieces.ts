@@ -10,10 +10,11 @@ import {
   blockHash,
   pieceCount,
   pieceSpan,
+  pieceStart,
   tailLength,
 } from "../artifact/adaptive_index.ts";
 import { OtaError } from "../errors.ts";
-import { digest, isZero } from "./scan.ts";
+import { digest, isZero } from "../artifact/block_hash.ts";
 import { readTarHeader } from "./tar_header.ts";
 
 function mismatch(message: string): OtaError {
@@ -32,20 +33,13 @@ function inflate(index: AdaptiveIndex, bytes: Uint8Array, expected: number, what
   }
 }
 
-const equal = (a: Uint8Array, b: Uint8Array) =>
-  a.byteLength === b.byteLength && a.every((byte, i) => byte === b[i]);
-
-const zeroHashes = new Map<number, Uint8Array>();
-
 /** True when block `i` of the image has the bytes `block`. */
 export function blockMatches(index: AdaptiveIndex, i: number, block: Uint8Array): boolean {
   const expected = blockHash(index, i);
-  if (block.byteLength === index.blockSize && isZero(block)) {
-    let zero = zeroHashes.get(index.blockSize);
-    if (!zero) zeroHashes.set(index.blockSize, zero = digest(block));
-    return equal(zero, expected);
-  }
-  return equal(digest(block), expected);
+  if (!expected) return block.byteLength === index.blockSize && isZero(block);
+  const actual = digest(block);
+  for (let b = 0; b < expected.byteLength; b++) if (actual[b] !== expected[b]) return false;
+  return true;
 }
 
 /** The image bytes of piece `p` from its stored bytes; throws ADAPTIVE_MISMATCH. */
@@ -79,7 +73,7 @@ export function checkLead(index: AdaptiveIndex, stored: Uint8Array): void {
  * tar's padding and end blocks in the payload, then only zeros (the artifact's own end).
  */
 export function checkTail(index: AdaptiveIndex, stored: Uint8Array): void {
-  const inPayload = index.dataSize - index.pieceOffsets[pieceCount(index)]!;
+  const inPayload = index.dataSize - pieceStart(index, pieceCount(index));
   const tail = inflate(index, stored.subarray(0, inPayload), tailLength(index.size), "the tail");
   const after = stored.subarray(inPayload);
   if (

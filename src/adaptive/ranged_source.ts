@@ -18,7 +18,7 @@ import type { Origins } from "../http/origins.ts";
 import type { ByteRange } from "../http/ranges.ts";
 import { openBody } from "../http/resumable.ts";
 import type { Progress } from "../progress.ts";
-import { type ByteStream, concat } from "../streams.ts";
+import type { ByteStream } from "../streams.ts";
 import { paddedSize, readTarHeader, TAR_BLOCK } from "./tar_header.ts";
 
 /** Where the payload member lies in the artifact. */
@@ -102,6 +102,8 @@ class RangedArtifact implements ArtifactRanges {
   readonly name: string;
   #validators: Validators;
   #head: Uint8Array = new Uint8Array(0);
+  /** Where #head starts in the artifact: past the header once that was read. */
+  #headStart = 0;
   #layout?: PayloadLayout;
   /** A ranged request got a 200: the server ignores Range. */
   #ignoresRange = false;
@@ -155,13 +157,18 @@ class RangedArtifact implements ArtifactRanges {
     if (stop <= this.#head.byteLength) return;
     const body = await this.#body({ start: this.#head.byteLength, end: stop });
     this.#validators = body.validators;
-    const chunks = [this.#head];
+    // one copy of the bytes as they come (the header may be megabytes: an index)
+    const head = new Uint8Array(stop);
+    head.set(this.#head);
+    let at = this.#head.byteLength;
     for await (const chunk of body.stream) {
-      chunks.push(chunk);
+      const n = Math.min(chunk.byteLength, stop - at); // the body ends at stop
+      head.set(chunk.subarray(0, n), at);
+      at += n;
       this.#count(chunk.byteLength);
     }
     for (const url of body.contributors()) this.#contributors.add(url);
-    this.#head = concat(chunks);
+    this.#head = head.subarray(0, at);
   }
 
   /** Fetches the head and finds the payload member; resolves once the first answer is in. */
@@ -215,8 +222,9 @@ class RangedArtifact implements ArtifactRanges {
   }
 
   cached(range: ByteRange): Uint8Array | undefined {
-    return range.end <= this.#head.byteLength
-      ? this.#head.slice(range.start, range.end)
+    const start = range.start - this.#headStart;
+    return start >= 0 && range.end - this.#headStart <= this.#head.byteLength
+      ? this.#head.slice(start, range.end - this.#headStart)
       : undefined;
   }
 
@@ -262,14 +270,26 @@ class RangedArtifact implements ArtifactRanges {
     this.#finished = true;
   }
 
+  /**
+   * The head was read: only the payload's first bytes are kept (its lead is taken from
+   * them), not the header, which holds the index (megabytes for a large image).
+   */
+  #trimHead(): void {
+    const keep = this.#layout?.offset ?? this.#served;
+    this.#head = this.#head.slice(keep - this.#headStart);
+    this.#headStart = keep;
+  }
+
   stream(): ByteStream {
     return new ReadableStream<Uint8Array>({
       pull: async (controller) => {
-        if (this.#served < this.#head.byteLength) {
-          const chunk = this.#head.subarray(this.#served, this.#served + CHUNK);
+        if (this.#served < this.#headStart + this.#head.byteLength) {
+          const at = this.#served - this.#headStart;
+          const chunk = this.#head.subarray(at, at + CHUNK);
           this.#served += chunk.byteLength;
           this.#whole.update(chunk);
           controller.enqueue(chunk);
+          if (this.#served === this.#headStart + this.#head.byteLength) this.#trimHead();
           return;
         }
         // Past the head: wait until the payload is to be read whole (or never is).

@@ -17,6 +17,7 @@ import {
   HASH_BYTES,
   tailLength,
 } from "./adaptive_index.ts";
+import { digestInto, isZero } from "./block_hash.ts";
 import type { Compression } from "./compression.ts";
 import { END_OF_ARCHIVE, tarHeader, tarPadding } from "./tar_write.ts";
 
@@ -40,9 +41,60 @@ export interface AdaptivePlan {
   lengths: number[];
 }
 
-/** Compresses one piece as a gzip member of its own. */
+/**
+ * Compresses pieces as gzip members of their own. A piece of zeros (free space, most of a
+ * large image) always compresses to the same bytes: those are made once.
+ */
+export function pieceCompressor(level?: number): (bytes: Uint8Array) => Uint8Array {
+  const zeros = new Map<number, Uint8Array>();
+  return (bytes) => {
+    if (!isZero(bytes)) return compressPiece(bytes, level);
+    let packed = zeros.get(bytes.byteLength);
+    if (!packed) zeros.set(bytes.byteLength, packed = compressPiece(bytes, level));
+    return packed;
+  };
+}
+
 export function compressPiece(bytes: Uint8Array, level?: number): Uint8Array {
   return zlib.gzipSync(bytes, { level: level ?? 6 });
+}
+
+/** A byte array that grows as it is appended to. */
+export class ByteBuilder {
+  #bytes: Uint8Array;
+  length = 0;
+
+  constructor(capacity = 65536) {
+    this.#bytes = new Uint8Array(capacity);
+  }
+
+  #reserve(n: number): void {
+    if (this.length + n <= this.#bytes.byteLength) return;
+    const grown = new Uint8Array(Math.max(this.length + n, 2 * this.#bytes.byteLength));
+    grown.set(this.#bytes.subarray(0, this.length));
+    this.#bytes = grown;
+  }
+
+  push(bytes: Uint8Array): void {
+    this.#reserve(bytes.byteLength);
+    this.#bytes.set(bytes, this.length);
+    this.length += bytes.byteLength;
+  }
+
+  /** Sets bit `i` (bit i % 8 of byte i >> 3), growing to hold it. */
+  setBit(i: number): void {
+    if (i >>> 3 >= this.length) {
+      this.#reserve((i >>> 3) + 1 - this.length);
+      this.length = (i >>> 3) + 1; // new bytes are zeros
+    }
+    this.#bytes[i >>> 3]! |= 1 << (i & 7);
+  }
+
+  /** The bytes, `length` of them at least (zeros after what was written). */
+  bytes(length = this.length): Uint8Array {
+    this.#reserve(Math.max(0, length - this.length));
+    return this.#bytes.slice(0, Math.max(length, this.length));
+  }
 }
 
 /** Exact `size`-byte chunks of a stream (the last one shorter). */
@@ -122,28 +174,28 @@ export async function planAdaptive(
   onBytes?: (n: number) => void,
 ): Promise<AdaptivePlan> {
   const whole = createHash("sha256");
-  const hashes: Uint8Array[] = [];
+  const zeros = new ByteBuilder(4096);
+  const hashes = new ByteBuilder();
   const lengths: number[] = [];
+  const compress = pieceCompressor(options.level);
+  const hash = new Uint8Array(32);
   let size = 0;
+  let block = 0;
   // uncompressed, a piece is a block; reading goes by piece_size all the same
   for await (const piece of chunksOf(image, options.pieceSize)) {
     whole.update(piece);
     size += piece.byteLength;
-    for (let at = 0; at < piece.byteLength; at += options.blockSize) {
-      hashes.push(
-        createHash("sha256").update(piece.subarray(at, at + options.blockSize)).digest(),
-      );
+    for (let at = 0; at < piece.byteLength; at += options.blockSize, block++) {
+      const end = at + options.blockSize;
+      if (end <= piece.byteLength && isZero(piece, at, end)) zeros.setBit(block);
+      else hashes.push(digestInto(piece.subarray(at, end), hash).subarray(0, HASH_BYTES));
     }
-    if (options.compression !== "none") {
-      lengths.push(compressPiece(piece, options.level).byteLength);
-    }
+    if (options.compression !== "none") lengths.push(compress(piece).byteLength);
     onBytes?.(piece.byteLength);
   }
   const lead = leadOf(name, size, options).byteLength;
   const tail = tailOf(size, options).byteLength;
   const body = options.compression === "none" ? size : lengths.reduce((a, b) => a + b, 0);
-  const all = new Uint8Array(hashes.length * HASH_BYTES);
-  hashes.forEach((hash, i) => all.set(hash, i * HASH_BYTES));
   return {
     size,
     sha256: whole.digest("hex"),
@@ -157,7 +209,8 @@ export async function planAdaptive(
       dataSize: lead + body + tail,
       lead,
       lengths: options.compression === "none" ? undefined : lengths,
-      hashes: all,
+      zeros: zeros.bytes(Math.ceil(block / 8)),
+      hashes: hashes.bytes(),
     }),
   };
 }
@@ -177,6 +230,7 @@ export function adaptiveBody(
     fail("INPUT_CHANGED", `${name} changed while the artifact was written; write it again`);
   async function* parts(): AsyncGenerator<Uint8Array> {
     yield leadOf(name, plan.size, options);
+    const compress = pieceCompressor(options.level);
     const whole = createHash("sha256");
     let i = 0;
     let size = 0;
@@ -185,7 +239,7 @@ export function adaptiveBody(
       size += piece.byteLength;
       if (options.compression === "none") yield piece;
       else {
-        const packed = compressPiece(piece, options.level);
+        const packed = compress(piece);
         if (packed.byteLength !== plan.lengths[i]) changed();
         yield packed;
       }

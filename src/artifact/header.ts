@@ -4,7 +4,7 @@
  * checksum already matched the manifest.
  */
 import { asOtaError, fail } from "../errors.ts";
-import { readAll } from "../streams.ts";
+import { readAll, streamOf } from "../streams.ts";
 import { requireParseableHeaderInfo, requireParseableTypeInfo } from "./fields.ts";
 import { parseJson } from "./json.ts";
 import type { ReadLimits } from "./limits.ts";
@@ -67,7 +67,7 @@ const bucketMember = /^headers\/([0-9]{4})\/(type-info|meta-data)$/;
 
 /** The entries of a header tar with their bytes, one at a time; every failure is coded. */
 async function* headerEntries(tar: Uint8Array, limits: ReadLimits, what: string) {
-  const reader = readTar(new Blob([tar as BlobPart]).stream());
+  const reader = readTar(streamOf(tar)); // entries are views of it: no copy
   const coded = (error: unknown) =>
     asOtaError(error, "HEADER_INVALID", `the ${what} tar is corrupt`);
   try {

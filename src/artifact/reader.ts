@@ -7,7 +7,8 @@
  * checksum matched, and no payload byte is handed out before the header was verified.
  */
 import { fail, OtaError } from "../errors.ts";
-import { type ByteStream, drain, readAll, sha256Hex } from "../streams.ts";
+import { collectEvery } from "../platform.ts";
+import { type ByteStream, drain, readAll, sha256Hex, streamOf } from "../streams.ts";
 import { type Compression, decompress, splitCompressedName } from "./compression.ts";
 import { applyAugment } from "./augment.ts";
 import { type ArtifactHeader, parseHeader, type PayloadHeader } from "./header.ts";
@@ -146,12 +147,27 @@ function inflateHeader(
   limits: ReadLimits,
   what: string,
 ) {
-  const stream = new Blob([bytes as BlobPart]).stream();
+  const stream = streamOf(bytes);
   return readAll(
     decompress(stream, compression, limits),
     limits.headerBytes,
     `the decompressed ${what}`,
   );
+}
+
+/** A header this large (an adaptive index) leaves copies worth collecting at once. */
+const collectLarge = (bytes: number) => collectEvery(1024 * 1024)(bytes);
+
+/** The header tar, checked against the manifest, then decompressed. */
+async function verifiedHeader(
+  entry: Entry,
+  manifest: Manifest,
+  compression: Compression,
+  limits: ReadLimits,
+): Promise<Uint8Array> {
+  const raw = await readMember(entry, limits.headerBytes, entry.header.name);
+  checkDigest(manifest, entry.header.name, raw);
+  return await inflateHeader(raw, compression, limits, "header");
 }
 
 export async function openArtifact(
@@ -221,12 +237,10 @@ async function openVerified(
   const split = splitCompressedName(next.header.name);
   if (!split || split.base !== "header.tar") unexpected(next.header.name, "header.tar");
   const compression = split.compression;
-  const headerRaw = await readMember(next, limits.headerBytes, next.header.name);
-  checkDigest(manifest, next.header.name, headerRaw);
-  let header = await parseHeader(
-    await inflateHeader(headerRaw, compression, limits, "header"),
-    limits,
-  );
+  const tar = await verifiedHeader(next, manifest, compression, limits);
+  collectLarge(tar.byteLength); // what decompressing it left
+  let header = await parseHeader(tar, limits);
+  collectLarge(tar.byteLength); // and parsing it (the text of its JSON)
 
   const members = new Set(["version", next.header.name]);
   let rest = await entries.next();

@@ -22,6 +22,7 @@ import {
   adaptiveWriteOptions,
   planAdaptive,
 } from "./adaptive_writer.ts";
+import { type BlockSizes, fittingSizes, zeroMap, zerosAt } from "./adaptive_sizing.ts";
 import { compress, compressionSuffix } from "./compression.ts";
 import {
   type ArtifactSpec,
@@ -40,7 +41,8 @@ import { dirname } from "node:path";
 export type { ArtifactSpec, AugmentSpec, FileSource, PayloadSpec } from "./header_write.ts";
 
 export interface WriteProgress {
-  phase: "hash" | "write";
+  /** zeros: an adaptive image read for its blocks of zeros, to size its index. */
+  phase: "zeros" | "hash" | "write";
   bytes: number;
   total: number;
 }
@@ -49,6 +51,8 @@ export interface WriteOptions {
   onProgress?: (progress: WriteProgress) => void;
   /** Seconds since the epoch for the tar headers; defaults to now. */
   mtime?: number;
+  /** What the writer chose that the user should know (one line). */
+  onNotice?: (message: string) => void;
 }
 
 interface HashedFile {
@@ -190,7 +194,7 @@ export async function writeArtifact(
   checkSpec(spec);
   const mtime = options.mtime ?? Math.floor(Date.now() / 1000);
   const augment = spec.payload.augment;
-  const adaptive = spec.payload.adaptive && await planned(spec, mtime, options.onProgress);
+  const adaptive = spec.payload.adaptive && await planned(spec, mtime, options);
   const all = adaptive
     ? [adaptive.file]
     : await hashAll([...spec.payload.files, ...augment?.files ?? []], options.onProgress);
@@ -308,21 +312,57 @@ export async function writeArtifact(
 async function planned(
   spec: ArtifactSpec,
   mtime: number,
-  onProgress: WriteOptions["onProgress"],
+  options: WriteOptions,
 ): Promise<{ file: HashedFile; plan: AdaptivePlan; options: AdaptiveWriteOptions }> {
-  const options = adaptiveWriteOptions(spec.payload.adaptive!, spec, mtime); // adaptive payloads only
+  const requested = adaptiveWriteOptions(spec.payload.adaptive!, spec, mtime); // adaptive only
   const source = spec.payload.files[0]!; // exactly one, checked by adaptiveWriteOptions
   const total = "path" in source
     ? (await fs.stat(source.path).catch((e) => unreadable(source.path, e))).size
     : source.bytes.byteLength;
-  let hashed = 0;
-  const plan = await planAdaptive(
-    source.name,
-    openSource(source),
-    options,
-    (n) => onProgress?.({ phase: "hash", bytes: hashed += n, total }),
+  const progress = (phase: WriteProgress["phase"]) => {
+    let bytes = 0;
+    return (n: number) => options.onProgress?.({ phase, bytes: bytes += n, total });
+  };
+  const sizes = await blockSizes(source, total, requested, progress("zeros"));
+  if (sizes.blockSize !== requested.blockSize) {
+    options.onNotice?.(
+      `the adaptive index of ${source.name} at ${requested.blockSize}-byte blocks would not fit ` +
+        `the header; written with ${sizes.blockSize}-byte blocks: what moved by other than a ` +
+        `multiple of ${sizes.blockSize} bytes since an older image is fetched, not copied`,
+    );
+  }
+  const adaptive = { ...requested, ...sizes };
+  const plan = await planAdaptive(source.name, openSource(source), adaptive, progress("hash"));
+  return { file: { source, size: plan.size, sha256: plan.sha256 }, plan, options: adaptive };
+}
+
+/**
+ * The requested block and piece sizes, or larger ones when the index would not fit: the
+ * image is then read once for its blocks of zeros (which the index holds as bits).
+ */
+async function blockSizes(
+  source: FileSource,
+  total: number,
+  requested: AdaptiveWriteOptions,
+  onBytes: (n: number) => void,
+): Promise<BlockSizes> {
+  const { compression } = requested;
+  const worst = fittingSizes(total, requested, compression);
+  if (worst?.blockSize === requested.blockSize) return worst;
+  const map = await zeroMap(openSource(source), requested.blockSize, onBytes);
+  const sizes = fittingSizes(
+    total,
+    requested,
+    compression,
+    (blockSize) => zerosAt(map, blockSize / requested.blockSize),
   );
-  return { file: { source, size: plan.size, sha256: plan.sha256 }, plan, options };
+  if (!sizes) {
+    fail(
+      "LIMIT_EXCEEDED",
+      `${source.name} (${total} bytes) is too large for an adaptive index even at 1 MiB blocks`,
+    );
+  }
+  return sizes;
 }
 
 function unreadable(path: string, error: unknown): never {

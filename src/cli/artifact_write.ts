@@ -1,5 +1,6 @@
 /** `ota artifact write rootfs-image | module-image | bootstrap-artifact` */
 import { basename } from "node:path";
+import process from "node:process";
 import { Command, Option } from "commander";
 import { compressions, parseCompressionName } from "../artifact/compression.ts";
 import { goJson } from "../artifact/go_json.ts";
@@ -150,10 +151,11 @@ async function write(
       if (p !== phase) {
         if (phase) progress.done();
         phase = p;
-        progress.step(p === "hash" ? "checksum" : "write", total);
+        progress.step(p === "hash" ? "checksum" : p, total);
       }
       progress.update(bytes);
     },
+    onNotice: (message) => process.stderr.write(`ota: ${message}\n`),
   });
   if (phase) progress.done();
   if (!isMenderArtifact()) console.log(`Wrote ${output} (${result.bytes} bytes)`);

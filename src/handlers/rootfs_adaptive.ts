@@ -7,14 +7,16 @@
  * match, a failed request) ends it, and the caller downloads the whole image instead: the
  * bootloader is never touched here, so nothing is switched to a half-written slot.
  */
-import { type AdaptiveIndex, readAdaptiveIndex } from "../artifact/adaptive_index.ts";
+import { ADAPTIVE_KEY, type AdaptiveIndex, readAdaptiveIndex } from "../artifact/adaptive_index.ts";
 import { compressionSuffix } from "../artifact/compression.ts";
+import type { PayloadHeader } from "../artifact/header.ts";
 import { payloadFileKey } from "../artifact/manifest.ts";
 import { assembleImage } from "../adaptive/assemble.ts";
 import { makePlan } from "../adaptive/plan.ts";
 import type { ArtifactRanges } from "../adaptive/ranged_source.ts";
 import { scanSlot } from "../adaptive/scan.ts";
 import { OtaError } from "../errors.ts";
+import { collectEvery } from "../platform.ts";
 import type { DownloadContext } from "./handler.ts";
 import { writePartition } from "./partition_writer.ts";
 import { partitionSize, type Slots } from "./partitions.ts";
@@ -43,6 +45,17 @@ function obstacle(
   }
   if (index.size > capacity) return "the image does not fit the inactive partition";
   return undefined;
+}
+
+/**
+ * The index is decoded: its text in the header (megabytes for a large image) goes, as a
+ * rootfs-image install reads the meta-data for nothing else.
+ */
+function dropIndexText(payload: PayloadHeader): void {
+  const dropped = payload.metaDataBytes?.byteLength ?? 0;
+  if (payload.metaData) delete payload.metaData[ADAPTIVE_KEY];
+  payload.metaDataBytes = undefined;
+  collectEvery(1024 * 1024)(dropped);
 }
 
 /** The path the running slot's bytes are read from. */
@@ -78,6 +91,7 @@ export async function downloadAdaptive(
     return fallBack(error);
   }
   if (!index) return false;
+  dropIndexText(ctx.payload);
   const why = obstacle(ctx, index, ranges, capacity);
   if (why) return fallBack(new OtaError("ADAPTIVE_UNAVAILABLE", why));
   const layout = ranges.layout()!; // checked by obstacle()

@@ -33,9 +33,10 @@ function overUrl(url: string, retries = 2): Promise<RangedSource> {
   });
 }
 
+/** The stream's bytes, each chunk copied before the next is read (as the partition writer). */
 async function bytesOf(stream: ReadableStream<Uint8Array>): Promise<Uint8Array> {
   const chunks: Uint8Array[] = [];
-  for await (const chunk of stream) chunks.push(chunk);
+  for await (const chunk of stream) chunks.push(chunk.slice());
   return concat(chunks);
 }
 
