@@ -36,6 +36,8 @@ export const HASH_BYTES = 16;
  * 4 KiB blocks; the writer takes larger blocks beyond.
  */
 export const MAX_BLOCKS = 1 << 23;
+/** Bytes of meta-data an index may take: readers take a header of 16 MiB, less the rest of it. */
+export const MAX_INDEX_BYTES = 15 * 1024 * 1024;
 export const MAX_PIECES = 1 << 20;
 
 /**

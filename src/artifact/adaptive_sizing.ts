@@ -6,7 +6,6 @@
  * with more is written with larger blocks, doubled until its index fits, and the writer
  * says so: blocks larger than the file system's lose what moved by less than a block.
  */
-import type { ByteStream } from "../streams.ts";
 import {
   type AdaptiveCompression,
   base64Length,
@@ -14,11 +13,9 @@ import {
   MAX_BLOCKS,
   MAX_PIECES,
 } from "./adaptive_index.ts";
-import { ByteBuilder, chunksOf } from "./adaptive_writer.ts";
+import { ByteBuilder } from "./adaptive_writer.ts";
 import { isZero } from "./block_hash.ts";
 
-/** Bytes of meta-data an index may take: the header's 16 MiB less room for the rest. */
-export const INDEX_BUDGET = 15 * 1024 * 1024;
 const MAX_BLOCK = 1 << 20;
 const MAX_PIECE = 1 << 24;
 
@@ -49,13 +46,15 @@ function sizesAt(
 }
 
 /**
- * The smallest sizes, from the requested ones up, whose index fits for an image of `size`
- * bytes; `zerosAt(blockSize)` counts its blocks of zeros at that size (none when unknown).
+ * The smallest sizes, from the requested ones up, whose index fits `budget` bytes for an
+ * image of `size` bytes; `zerosAt(blockSize)` counts its blocks of zeros at that size (none
+ * when unknown).
  */
 export function fittingSizes(
   size: number,
   requested: BlockSizes,
   compression: AdaptiveCompression,
+  budget: number,
   zerosAt: (blockSize: number) => number = () => 0,
 ): BlockSizes | undefined {
   for (let block = requested.blockSize; block <= MAX_BLOCK; block *= 2) {
@@ -63,20 +62,23 @@ export function fittingSizes(
     const blocks = Math.ceil(size / block);
     if (!sizes || blocks > MAX_BLOCKS) continue;
     const pieces = compression === "none" ? undefined : Math.ceil(size / sizes.pieceSize);
-    if (indexLength(blocks, blocks - zerosAt(block), pieces) <= INDEX_BUDGET) return sizes;
+    if (indexLength(blocks, blocks - zerosAt(block), pieces) <= budget) return sizes;
   }
   return undefined;
 }
 
-/** The image's whole blocks of zeros at `blockSize`, a bit each (as in the index). */
+/**
+ * The image's whole blocks of zeros at `blockSize`, a bit each (as in the index), from its
+ * chunks of whole blocks (the last one shorter).
+ */
 export async function zeroMap(
-  image: ByteStream,
+  chunks: AsyncIterable<Uint8Array>,
   blockSize: number,
   onBytes?: (n: number) => void,
 ): Promise<{ bits: Uint8Array; blocks: number }> {
   const bits = new ByteBuilder(4096);
   let blocks = 0;
-  for await (const chunk of chunksOf(image, Math.max(blockSize, 1 << 20))) {
+  for await (const chunk of chunks) {
     for (let at = 0; at < chunk.byteLength; at += blockSize, blocks++) {
       if (at + blockSize <= chunk.byteLength && isZero(chunk, at, at + blockSize)) {
         bits.setBit(blocks);

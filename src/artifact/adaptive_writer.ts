@@ -9,16 +9,20 @@
 import { createHash } from "node:crypto";
 import zlib from "node:zlib";
 import { fail } from "../errors.ts";
+import { readFileInTurns } from "../files.ts";
+import { collectEvery } from "../platform.ts";
 import type { ByteStream } from "../streams.ts";
 import {
   type AdaptiveCompression,
   type AdaptiveIndexJson,
   adaptiveIndexJson,
   HASH_BYTES,
+  MAX_INDEX_BYTES,
   tailLength,
 } from "./adaptive_index.ts";
 import { digestInto, isZero } from "./block_hash.ts";
 import type { Compression } from "./compression.ts";
+import type { FileSource } from "./header_write.ts";
 import { END_OF_ARCHIVE, tarHeader, tarPadding } from "./tar_write.ts";
 
 export interface AdaptiveWriteOptions {
@@ -28,6 +32,8 @@ export interface AdaptiveWriteOptions {
   blockSize: number;
   /** Image bytes per compressed piece (a multiple of the block size). */
   pieceSize: number;
+  /** Bytes the index may take in meta-data; larger blocks are taken when it would not fit. */
+  maxIndexBytes: number;
   /** Seconds since the epoch for the inner tar header. */
   mtime: number;
 }
@@ -43,12 +49,18 @@ export interface AdaptivePlan {
 
 /**
  * Compresses pieces as gzip members of their own. A piece of zeros (free space, most of a
- * large image) always compresses to the same bytes: those are made once.
+ * large image) always compresses to the same bytes: those are made once. Every other piece
+ * is a new buffer, collected as they add up.
  */
 export function pieceCompressor(level?: number): (bytes: Uint8Array) => Uint8Array {
   const zeros = new Map<number, Uint8Array>();
+  const collect = collectEvery(32 * 1024 * 1024);
   return (bytes) => {
-    if (!isZero(bytes)) return compressPiece(bytes, level);
+    if (!isZero(bytes)) {
+      const packed = compressPiece(bytes, level);
+      collect(packed.byteLength);
+      return packed;
+    }
     let packed = zeros.get(bytes.byteLength);
     if (!packed) zeros.set(bytes.byteLength, packed = compressPiece(bytes, level));
     return packed;
@@ -97,30 +109,42 @@ export class ByteBuilder {
   }
 }
 
-/** Exact `size`-byte chunks of a stream (the last one shorter). */
-export async function* chunksOf(stream: ByteStream, size: number): AsyncGenerator<Uint8Array> {
-  let buffer = new Uint8Array(size);
-  let filled = 0;
-  for await (const chunk of stream) {
-    let offset = 0;
-    while (offset < chunk.byteLength) {
-      const n = Math.min(size - filled, chunk.byteLength - offset);
-      buffer.set(chunk.subarray(offset, offset + n), filled);
-      filled += n;
-      offset += n;
-      if (filled === size) {
-        yield buffer;
-        buffer = new Uint8Array(size);
-        filled = 0;
-      }
+/**
+ * The image in pieces of exactly `size` bytes (the last one shorter), each good until the
+ * next is asked for: read into two buffers in turn (a MiB or more at a time), no buffer per
+ * piece, which for an 8 GiB image would cost more in page faults than the reading.
+ */
+export async function* imagePieces(source: FileSource, size: number): AsyncGenerator<Uint8Array> {
+  if (!("path" in source)) {
+    for (let at = 0; at < source.bytes.byteLength; at += size) {
+      yield source.bytes.subarray(at, at + size);
+    }
+    return;
+  }
+  const carry = new Uint8Array(size); // a piece across two reads (a short read)
+  let held = 0;
+  for await (const chunk of readFileInTurns(source.path, Math.ceil((1 << 20) / size) * size)) {
+    let at = 0;
+    if (held) {
+      at = Math.min(size - held, chunk.byteLength);
+      carry.set(chunk.subarray(0, at), held);
+      held += at;
+      if (held < size) continue;
+      yield carry;
+      held = 0;
+    }
+    for (; at + size <= chunk.byteLength; at += size) yield chunk.subarray(at, at + size);
+    if (at < chunk.byteLength) {
+      held = chunk.byteLength - at;
+      carry.set(chunk.subarray(at));
     }
   }
-  if (filled) yield buffer.subarray(0, filled);
+  if (held) yield carry.subarray(0, held);
 }
 
 /** The options for one artifact's adaptive payload; refuses what cannot be written so. */
 export function adaptiveWriteOptions(
-  sizes: { blockSize: number; pieceSize: number },
+  sizes: { blockSize: number; pieceSize: number; maxIndexBytes?: number },
   spec: {
     compression: Compression;
     compressionLevel?: number;
@@ -145,11 +169,16 @@ export function adaptiveWriteOptions(
   if (pieceSize < blockSize || pieceSize % blockSize || pieceSize > 1 << 24) {
     fail("BAD_ARGUMENTS", "the adaptive piece size must be whole blocks, at most 16 MiB");
   }
+  const maxIndexBytes = sizes.maxIndexBytes ?? MAX_INDEX_BYTES;
+  if (maxIndexBytes < 4096 || maxIndexBytes > MAX_INDEX_BYTES) {
+    fail("BAD_ARGUMENTS", `the adaptive index may take from 4 KiB to ${MAX_INDEX_BYTES} bytes`);
+  }
   return {
     compression: spec.compression,
     level: spec.compressionLevel,
     blockSize,
     pieceSize,
+    maxIndexBytes,
     mtime,
   };
 }
@@ -166,10 +195,13 @@ function tailOf(size: number, options: AdaptiveWriteOptions): Uint8Array {
   return options.compression === "none" ? tail : compressPiece(tail, options.level);
 }
 
-/** The first pass over the image `name`. */
+/**
+ * The first pass over the image `name`, given in pieces of the piece size (the last one
+ * shorter), each used before the next is asked for (imagePieces in writer.ts).
+ */
 export async function planAdaptive(
   name: string,
-  image: ByteStream,
+  pieces: AsyncIterable<Uint8Array>,
   options: AdaptiveWriteOptions,
   onBytes?: (n: number) => void,
 ): Promise<AdaptivePlan> {
@@ -182,7 +214,7 @@ export async function planAdaptive(
   let size = 0;
   let block = 0;
   // uncompressed, a piece is a block; reading goes by piece_size all the same
-  for await (const piece of chunksOf(image, options.pieceSize)) {
+  for await (const piece of pieces) {
     whole.update(piece);
     size += piece.byteLength;
     for (let at = 0; at < piece.byteLength; at += options.blockSize, block++) {
@@ -221,7 +253,7 @@ export async function planAdaptive(
  */
 export function adaptiveBody(
   name: string,
-  image: ByteStream,
+  pieces: AsyncIterable<Uint8Array>,
   plan: AdaptivePlan,
   options: AdaptiveWriteOptions,
   onBytes?: (n: number) => void,
@@ -234,7 +266,7 @@ export function adaptiveBody(
     const whole = createHash("sha256");
     let i = 0;
     let size = 0;
-    for await (const piece of chunksOf(image, options.pieceSize)) {
+    for await (const piece of pieces) {
       whole.update(piece);
       size += piece.byteLength;
       if (options.compression === "none") yield piece;

@@ -46,7 +46,7 @@ export interface PayloadSpec {
   /** An unsigned augment of this payload (delta updates). */
   augment?: AugmentSpec;
   /** Write the one file as an adaptive payload, its block index in meta-data (adaptive_writer.ts). */
-  adaptive?: { blockSize: number; pieceSize: number };
+  adaptive?: { blockSize: number; pieceSize: number; maxIndexBytes?: number };
 }
 
 export interface ArtifactSpec {

@@ -20,6 +20,7 @@ import {
   type AdaptivePlan,
   type AdaptiveWriteOptions,
   adaptiveWriteOptions,
+  imagePieces,
   planAdaptive,
 } from "./adaptive_writer.ts";
 import { type BlockSizes, fittingSizes, zeroMap, zerosAt } from "./adaptive_sizing.ts";
@@ -266,7 +267,7 @@ export async function writeArtifact(
       const body = adaptive
         ? adaptiveBody(
           adaptive.file.source.name,
-          openSource(adaptive.file.source),
+          imagePieces(adaptive.file.source, adaptive.options.pieceSize),
           adaptive.plan,
           adaptive.options,
           onWritten,
@@ -326,13 +327,18 @@ async function planned(
   const sizes = await blockSizes(source, total, requested, progress("zeros"));
   if (sizes.blockSize !== requested.blockSize) {
     options.onNotice?.(
-      `the adaptive index of ${source.name} at ${requested.blockSize}-byte blocks would not fit ` +
-        `the header; written with ${sizes.blockSize}-byte blocks: what moved by other than a ` +
-        `multiple of ${sizes.blockSize} bytes since an older image is fetched, not copied`,
+      `the adaptive index of ${source.name} at ${requested.blockSize}-byte blocks would take ` +
+        `more than ${requested.maxIndexBytes} bytes: written with ${sizes.blockSize}-byte ` +
+        `blocks, so what moved by other than a multiple of ${sizes.blockSize} bytes since the ` +
+        `running image (ext4 moves files by 4 KiB blocks) is fetched, not copied`,
     );
   }
   const adaptive = { ...requested, ...sizes };
-  const plan = await planAdaptive(source.name, openSource(source), adaptive, progress("hash"));
+  const pieces = imagePieces(source, adaptive.pieceSize);
+  const plan = await planAdaptive(source.name, pieces, adaptive, progress("hash"));
+  if (JSON.stringify(plan.index).length > requested.maxIndexBytes) {
+    fail("INPUT_CHANGED", `${source.name} changed while the artifact was written; write it again`);
+  }
   return { file: { source, size: plan.size, sha256: plan.sha256 }, plan, options: adaptive };
 }
 
@@ -346,14 +352,16 @@ async function blockSizes(
   requested: AdaptiveWriteOptions,
   onBytes: (n: number) => void,
 ): Promise<BlockSizes> {
-  const { compression } = requested;
-  const worst = fittingSizes(total, requested, compression);
+  const { compression, maxIndexBytes } = requested;
+  const worst = fittingSizes(total, requested, compression, maxIndexBytes);
   if (worst?.blockSize === requested.blockSize) return worst;
-  const map = await zeroMap(openSource(source), requested.blockSize, onBytes);
+  const chunks = imagePieces(source, Math.max(requested.blockSize, 1 << 20));
+  const map = await zeroMap(chunks, requested.blockSize, onBytes);
   const sizes = fittingSizes(
     total,
     requested,
     compression,
+    maxIndexBytes,
     (blockSize) => zerosAt(map, blockSize / requested.blockSize),
   );
   if (!sizes) {

@@ -11,7 +11,14 @@ import {
   writeArtifact,
 } from "../artifact/writer.ts";
 import { fail } from "../errors.ts";
-import { collect, keyValues, loadSigningKey, parseJsonObject, readFileOrFail } from "./options.ts";
+import {
+  collect,
+  keyValues,
+  loadSigningKey,
+  parseJsonObject,
+  parseSize,
+  readFileOrFail,
+} from "./options.ts";
 import { createProgress, type ProgressMode } from "./progress.ts";
 import { isMenderArtifact } from "./dialect.ts";
 import {
@@ -216,6 +223,12 @@ export function artifactWriteCommand(progressMode: () => ProgressMode): Command 
     )
     .option("--adaptive-block-size <bytes>", "bytes per hashed block (the file system's)", "4096")
     .option("--adaptive-piece-size <bytes>", "image bytes per compressed piece", "65536")
+    .option(
+      "--adaptive-max-index <size>",
+      "largest index in the header (Mender's client holds it in memory several times over); " +
+        "larger blocks are taken when it would not fit",
+      "15M",
+    )
     .addHelpText(
       "after",
       `
@@ -234,6 +247,7 @@ Examples:
           adaptive?: boolean;
           adaptiveBlockSize: string;
           adaptivePieceSize: string;
+          adaptiveMaxIndex: string;
         },
       ) => {
         const [file, ...extra] = o.file ?? [];
@@ -259,6 +273,7 @@ Examples:
             ? {
               blockSize: wholeNumber(o.adaptiveBlockSize, "--adaptive-block-size"),
               pieceSize: wholeNumber(o.adaptivePieceSize, "--adaptive-piece-size"),
+              maxIndexBytes: parseSize(o.adaptiveMaxIndex),
             }
             : undefined,
         };

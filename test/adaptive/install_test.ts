@@ -5,7 +5,11 @@
  * fetched; a lying origin, a peer that lies beside one that does not, a running slot that
  * changed after it was hashed, and a checksum that does not match.
  */
-import { readAdaptiveIndex } from "../../src/artifact/adaptive_index.ts";
+import {
+  ADAPTIVE_KEY,
+  type AdaptiveIndexJson,
+  readAdaptiveIndex,
+} from "../../src/artifact/adaptive_index.ts";
 import { openArtifact } from "../../src/artifact/reader.ts";
 import { assembleImage } from "../../src/adaptive/assemble.ts";
 import { makePlan } from "../../src/adaptive/plan.ts";
@@ -15,11 +19,12 @@ import { OtaError } from "../../src/errors.ts";
 import { singleOrigin } from "../../src/http/origins.ts";
 import { peerSources } from "../../src/peers/sources.ts";
 import { peerRanged } from "../../src/peers/stream.ts";
-import { concat, sha256Hex } from "../../src/streams.ts";
+import { concat, sha256Hex, streamOf } from "../../src/streams.ts";
 import { assert, assertEquals, assertRejects } from "../helpers/assert.ts";
+import { editArtifact } from "../helpers/artifact_edit.ts";
 import { faultServer } from "../helpers/http_faults.ts";
 import { tempDir } from "../helpers/mod.ts";
-import { adaptiveArtifact, images, rangeServer, type ServeOptions } from "./kit.ts";
+import { adaptiveArtifact, images, rangeServer, type ServeOptions, version1Of } from "./kit.ts";
 
 const limits = { idleTimeoutMs: 5000, minBytesPerSecond: 0, rateWindowMs: 5000 };
 
@@ -102,6 +107,30 @@ for (const compression of ["gzip", "none"] as const) {
     assert(source.ranges.fetched() < s.bytes.length / 4, `${source.ranges.fetched()} fetched`);
   });
 }
+
+Deno.test("adaptive: an artifact with a version 1 index (as ota wrote them before) installs adaptively", async () => {
+  await using s = await setup("gzip");
+  const indexIn = async (bytes: Uint8Array) => {
+    const artifact = await openArtifact(streamOf(bytes));
+    await artifact.cancel();
+    return artifact.header.payloads[0]!.metaData![ADAPTIVE_KEY] as AdaptiveIndexJson;
+  };
+  const json = await indexIn(s.bytes);
+  // the payload as it is; only the index in the header replaced, with Python's tarfile
+  const edited = await editArtifact(s.dir.path, s.bytes, [{
+    op: "json",
+    member: "headers/0000/meta-data",
+    path: [ADAPTIVE_KEY],
+    value: version1Of(json, s.pair.new),
+  }]);
+  assertEquals((await indexIn(edited.bytes)).version as number, 1);
+  await using server = rangeServer(edited.bytes, { etag: `"${sha256Hex(edited.bytes)}"` });
+  const source = await overUrl(server.url);
+  const { image, stats, plan } = await install(source, s.pair.oldPath);
+  assertEquals(image, s.pair.new);
+  assert(stats.copied > 3_000_000 && stats.zeros === 200 * 4096, JSON.stringify(stats));
+  assertEquals(plan.spans.length, 4);
+});
 
 Deno.test("adaptive: past the head the artifact waits, and streams whole once released", async () => {
   await using s = await setup("gzip");

@@ -4,6 +4,9 @@
  * the newer one written in process, and a loopback HTTP server with Range that counts what
  * it sends and can lie (flip bytes it sends in ranges) or ignore Range.
  */
+import { Buffer } from "node:buffer";
+import { createHash } from "node:crypto";
+import type { AdaptiveIndexJson } from "../../src/artifact/adaptive_index.ts";
 import { writeArtifact } from "../../src/artifact/writer.ts";
 import type { Compression } from "../../src/artifact/compression.ts";
 import type { SigningKey } from "../../src/artifact/signature.ts";
@@ -87,6 +90,18 @@ export async function adaptiveArtifact(
     { mtime: 1_700_000_000 },
   );
   return out;
+}
+
+/** The index of `image` as version 1 wrote it: every block's whole SHA-256, no bitmap. */
+export function version1Of(json: AdaptiveIndexJson, image: Uint8Array): Record<string, unknown> {
+  const blocks = Math.ceil(image.length / json.block_size);
+  const hashes = Buffer.alloc(blocks * 32);
+  for (let i = 0; i < blocks; i++) {
+    const block = image.subarray(i * json.block_size, (i + 1) * json.block_size);
+    createHash("sha256").update(block).digest().copy(hashes, i * 32);
+  }
+  const { zeros: _, ...rest } = json;
+  return { ...rest, version: 1, hashes: hashes.toString("base64") };
 }
 
 export interface Served {

@@ -164,3 +164,37 @@ Deno.test("adaptive: a power cut while the new slot is assembled leaves the old 
   assertEquals((await b.f.boot()).slotId, "release-2 rootfs");
   assertEquals((await b.f.ota("commit")).code, 0);
 });
+
+Deno.test("adaptive: a signed index of another version, or larger than ota takes, falls back", async () => {
+  const cases: [string, EditOp][] = [
+    ["ADAPTIVE_INDEX_VERSION", {
+      op: "json",
+      member: META,
+      path: ["ota.adaptive", "version"],
+      value: 3,
+    }],
+    ["ADAPTIVE_INDEX_TOO_LARGE", {
+      op: "json",
+      member: META,
+      path: ["ota.adaptive", "size"],
+      value: 2 ** 45,
+    }],
+  ];
+  for (const [code, edit] of cases) {
+    await using b = await adaptiveBoard({ signed: true });
+    const edited = await editArtifact(b.f.dir, await Deno.readFile(b.artifact), [
+      edit,
+      { op: "sign", key: b.key!.private },
+    ]);
+    await Deno.writeFile(b.artifact, edited.bytes);
+    await using nginx = await startNginx(b.serveDir);
+    const install = await b.f.ota("install", nginx.url("/release-2.mender"));
+    assertEquals(install.code, 0, install.stderr);
+    assertMatch(
+      adaptiveLines(install.stderr).join("\n"),
+      new RegExp(`Adaptive update not possible: ${code}: .*; downloading the whole image`),
+    );
+    assertEquals(await sha256File(slotImage(b.f.device.dir, 3)), await sha256File(b.newImage));
+    assertEquals((await b.f.boot()).slotId, "release-2 rootfs");
+  }
+});

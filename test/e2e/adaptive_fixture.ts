@@ -6,7 +6,7 @@
  * (AdaptiveReadPartA/B): its running slot's node stands for the host's root device.
  */
 import { slotImage } from "../../examples/device/device.ts";
-import { pseudoRandomBytes, sh } from "../helpers/mod.ts";
+import { pseudoRandomBytes, run, sh } from "../helpers/mod.ts";
 import { BINARY } from "../helpers/mod.ts";
 import { type KeyPair, rsaKey } from "../helpers/keys.ts";
 import { type Fixture, fixture } from "./fixture.ts";
@@ -19,6 +19,8 @@ export interface AdaptiveBoard extends AsyncDisposable {
   serveDir: string;
   artifact: string;
   key?: KeyPair;
+  /** What the writer said (stderr). */
+  written: string;
 }
 
 async function tree(dir: string, release: number): Promise<void> {
@@ -48,8 +50,13 @@ async function release(dir: string, n: number): Promise<string> {
 }
 
 export async function adaptiveBoard(
-  options: { compression?: "gzip" | "none"; signed?: boolean; config?: Record<string, unknown> } =
-    {},
+  options: {
+    compression?: "gzip" | "none";
+    signed?: boolean;
+    config?: Record<string, unknown>;
+    /** More options for `ota artifact write`. */
+    write?: string[];
+  } = {},
 ): Promise<AdaptiveBoard> {
   const f = await fixture();
   const key = options.signed ? await rsaKey(f.dir, 2048) : undefined;
@@ -77,7 +84,7 @@ export async function adaptiveBoard(
   const serveDir = `${f.dir}/served`;
   await Deno.mkdir(serveDir);
   const artifact = `${serveDir}/release-2.mender`;
-  await sh([
+  const write = await run([
     BINARY,
     "artifact",
     "write",
@@ -95,7 +102,9 @@ export async function adaptiveBoard(
     options.compression ?? "gzip",
     "--no-progress",
     ...(key ? ["-k", key.private] : []),
+    ...options.write ?? [],
   ]);
+  if (write.code !== 0) throw new Error(`ota artifact write failed: ${write.stderr}`);
   return {
     f,
     oldImage,
@@ -103,6 +112,7 @@ export async function adaptiveBoard(
     serveDir,
     artifact,
     key,
+    written: write.stderr,
     [Symbol.asyncDispose]: () => f[Symbol.asyncDispose](),
   };
 }

@@ -8,7 +8,7 @@
 import { slotImage } from "../../examples/device/device.ts";
 import { assert, assertEquals, assertMatch } from "../helpers/assert.ts";
 import { faultServer } from "../helpers/http_faults.ts";
-import { sha256File } from "../helpers/mod.ts";
+import { BINARY, run, sha256File } from "../helpers/mod.ts";
 import { startNginx } from "../helpers/nginx.ts";
 import { startServe } from "../server/process.ts";
 import { members, rangeServer } from "../adaptive/kit.ts";
@@ -150,5 +150,26 @@ Deno.test("adaptive: a server that ignores Range gets the whole artifact downloa
     adaptiveLines(install.stderr).join("\n"),
     /does not serve the artifact by byte ranges/,
   );
+  await installedAndCommits(b);
+});
+
+Deno.test("adaptive: an index over --adaptive-max-index takes larger blocks, said so, and installs", async () => {
+  await using b = await adaptiveBoard({ write: ["--adaptive-max-index", "16K"] });
+  const notice = new RegExp(
+    "the adaptive index of release-2.ext4 at 4096-byte blocks would take more than 16384 " +
+      "bytes: written with (\\d+)-byte blocks",
+  ).exec(b.written);
+  assert(notice, b.written);
+  const read = await run([BINARY, "artifact", "read", "--json", b.artifact]);
+  const index = JSON.parse(read.stdout).payloads[0].metaData["ota.adaptive"];
+  assertEquals(index.block_size, Number(notice[1]));
+  assert(index.block_size > 4096 && JSON.stringify(index).length <= 16384);
+  // a plain artifact all the same, for the real mender-artifact
+  const validate = await run(["mender-artifact", "validate", b.artifact]);
+  assertEquals(validate.code, 0, validate.stderr);
+  await using nginx = await startNginx(b.serveDir);
+  const install = await b.f.ota("install", nginx.url("/release-2.mender"));
+  assertEquals(install.code, 0, install.stderr);
+  assertMatch(adaptiveLines(install.stderr).join("\n"), /Reused/);
   await installedAndCommits(b);
 });

@@ -11,7 +11,9 @@
  * refused by readers that know type-info's fields, ota's among them; an augmented header
  * passes both tools but is not signed.)
  */
+import { Buffer } from "node:buffer";
 import { slotImage } from "../../examples/device/device.ts";
+import { MAX_INDEX_BYTES } from "../../src/artifact/adaptive_index.ts";
 import { assertEquals, assertMatch, assertStringIncludes } from "../helpers/assert.ts";
 import { editArtifact, type EditOp, menderValidate } from "../helpers/artifact_edit.ts";
 import { rsaKey } from "../helpers/keys.ts";
@@ -204,6 +206,75 @@ Deno.test({
         assertEquals(env, accepted ? "1" : "0", place);
         if (accepted) assertEquals(slot, "release-2 rootfs", place);
       }
+    } finally {
+      await Deno.remove(dir, { recursive: true });
+    }
+  },
+});
+
+Deno.test({
+  name: "the largest index ota writes passes both real tools; a header over ota's 16 MiB they take",
+  ignore,
+  async fn() {
+    const dir = await Deno.makeTempDir({ prefix: "ota-adaptive-large-" });
+    try {
+      const key = await rsaKey(dir, 2048);
+      const base = `${dir}/base.mender`;
+      const file = await image(dir, "release-2");
+      await sh([
+        "mender-artifact",
+        "write",
+        "rootfs-image",
+        "-n",
+        "release-2",
+        "-t",
+        "test-device",
+        "-f",
+        file,
+        "-o",
+        base,
+        "-k",
+        key.private,
+      ]);
+      // base64 of random bytes, as an index's hashes are (gzip takes a quarter off them)
+      const text = (bytes: number) => {
+        const raw = new Uint8Array(Math.ceil(bytes * 3 / 4));
+        for (let at = 0; at < raw.length; at += 65536) {
+          crypto.getRandomValues(raw.subarray(at, at + 65536));
+        }
+        return Buffer.from(raw).toString("base64").slice(0, bytes);
+      };
+      const withIndex = async (bytes: number) => {
+        const edited = await editArtifact(dir, await Deno.readFile(base), [
+          {
+            op: "json",
+            member: "headers/0000/meta-data",
+            path: ["ota.adaptive"],
+            value: { hashes: text(bytes) },
+          },
+          { op: "sign", key: key.private },
+        ]);
+        const path = `${dir}/index-${bytes}.mender`;
+        await Deno.writeFile(path, edited.bytes);
+        return path;
+      };
+      const largest = await withIndex(MAX_INDEX_BYTES - 64);
+      assertEquals(
+        (await menderValidate(dir, await Deno.readFile(largest), [key.public])).ok,
+        true,
+      );
+      const { device, install, slot } = await menderInstalls(dir, largest, key.public);
+      await releaseMenderDevice(device);
+      assertEquals(install.code, 0, install.stderr);
+      assertEquals(slot, "release-2 rootfs");
+      const read = await run([BINARY, "artifact", "read", largest]);
+      assertEquals(read.code, 0, read.stderr);
+      // past ota's limit: the real tools still take it, ota refuses it with a code
+      const over = await withIndex(17 * 1024 * 1024);
+      assertEquals((await menderValidate(dir, await Deno.readFile(over), [key.public])).ok, true);
+      const refused = await run([BINARY, "artifact", "read", over]);
+      assertEquals(refused.code, 1);
+      assertMatch(refused.stderr, /\[LIMIT_EXCEEDED\]/);
     } finally {
       await Deno.remove(dir, { recursive: true });
     }
