@@ -126,7 +126,7 @@ function compressed(spec: ArtifactSpec, tar: Uint8Array): Promise<Uint8Array> {
     fail(
       "LIMIT_EXCEEDED",
       `the header would be ${tar.byteLength} bytes, more than readers take (${defaultLimits.headerBytes}); ` +
-        "for an adaptive image this large, use a larger --adaptive-block-size",
+        "for an adaptive image, a smaller --adaptive-max-index leaves room for the rest",
     );
   }
   const stream = new Blob([tar as BlobPart]).stream();

@@ -14,8 +14,8 @@ export interface ReadLimits {
   /** One JSON document inside the header (header-info, type-info). */
   jsonBytes: number;
   /**
-   * A payload's meta-data, which may hold an adaptive artifact's block index (about 11 MiB
-   * for a 1 GiB image at 4 KiB blocks): bounded by the header itself.
+   * A payload's meta-data, which may hold an adaptive artifact's block index (16 bytes of
+   * hash per 4 KiB block of data in base64: about 5.3 MiB per GiB): bounded by the header.
    */
   metaDataBytes: number;
   /**

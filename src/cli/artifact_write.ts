@@ -221,7 +221,11 @@ export function artifactWriteCommand(progressMode: () => ProgressMode): Command 
       "--adaptive",
       "index the image's blocks in the signed header, so that ota fetches only changed blocks",
     )
-    .option("--adaptive-block-size <bytes>", "bytes per hashed block (the file system's)", "4096")
+    .option(
+      "--adaptive-block-size <bytes>",
+      "bytes per hashed block (the file system's; more when the index would not fit)",
+      "4096",
+    )
     .option("--adaptive-piece-size <bytes>", "image bytes per compressed piece", "65536")
     .option(
       "--adaptive-max-index <size>",

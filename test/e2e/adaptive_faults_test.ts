@@ -1,9 +1,10 @@
 /**
  * Adaptive installs that go wrong, with the binary on a simulated board. An index edited
  * after signing (with Python's tarfile, independent of ota) is refused before anything is
- * written; a signed index that does not fit the payload, and a running slot that changed
- * since it was written, still end with exactly the new image; a power cut while the new
- * slot is assembled leaves the board as any interrupted install does.
+ * written; a signed index that does not fit the payload, one of a version ota does not read
+ * or larger than it takes, and a running slot that changed since it was written, still end
+ * with exactly the new image; a power cut while the new slot is assembled leaves the board
+ * as any interrupted install does.
  */
 import { Buffer } from "node:buffer";
 import {

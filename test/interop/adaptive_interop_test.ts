@@ -10,6 +10,9 @@
  * (A type-info field would also reach the device's provides store on some clients and is
  * refused by readers that know type-info's fields, ota's among them; an augmented header
  * passes both tools but is not signed.)
+ *
+ * And how large it may be: the largest index ota writes (15 MiB of meta-data) passes both
+ * tools, which take a header past ota's 16 MiB as well; ota refuses that one with a code.
  */
 import { Buffer } from "node:buffer";
 import { slotImage } from "../../examples/device/device.ts";
