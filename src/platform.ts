@@ -3,9 +3,9 @@
  * binary, Node for dist/ota.js and the armv7 executable). Everything else uses Web APIs and
  * `node:` built-ins only.
  */
-import crypto from "node:crypto";
 import { realpathSync } from "node:fs";
 import process from "node:process";
+import { crypto } from "./builtins.ts";
 
 // deno-lint-ignore no-explicit-any
 const g = globalThis as any;
@@ -197,10 +197,11 @@ function serveDeno(handler: Handler, options: ServeOptions): RunningServer {
 export function sha256Into(bytes: Uint8Array, out: Uint8Array): Uint8Array {
   if (runtime === "bun") return g.Bun.SHA256.hash(bytes, out);
   // Node 20.11 (the armv7 build) has no crypto.hash
+  const c = crypto();
   out.set(
-    typeof crypto.hash === "function"
-      ? crypto.hash("sha256", bytes, "buffer")
-      : crypto.createHash("sha256").update(bytes).digest(),
+    typeof c.hash === "function"
+      ? c.hash("sha256", bytes, "buffer")
+      : c.createHash("sha256").update(bytes).digest(),
   );
   return out;
 }
