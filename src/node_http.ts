@@ -1,6 +1,6 @@
 /**
  * A fetch-style handler served with `node:http` / `node:https`: what `ota serve` runs on in
- * the compiled binary. Bun.serve frames every streamed body as chunked and drops its
+ * the compiled binary. Bun's own server frames every streamed body as chunked and drops its
  * Content-Length, and sends files with sendfile, out of reach of a check at the end; here a
  * body goes out exactly as the handler's stream gives it, under the Content-Length the
  * handler set, and a stream that errors breaks the connection off, so a client never takes a

@@ -12,11 +12,8 @@
  */
 import { createHash } from "node:crypto";
 import type { Validators } from "../http/answer.ts";
-import type { Backoff } from "../http/backoff.ts";
-import type { TransferLimits } from "../http/limits.ts";
-import type { Origins } from "../http/origins.ts";
 import type { ByteRange } from "../http/ranges.ts";
-import { openBody } from "../http/resumable.ts";
+import { type BodyOptions, openBody } from "../http/resumable.ts";
 import type { Progress } from "../progress.ts";
 import type { ByteStream } from "../streams.ts";
 import { paddedSize, readTarHeader, TAR_BLOCK } from "./tar_header.ts";
@@ -61,16 +58,10 @@ export interface ArtifactRanges {
   readonly finished: boolean;
 }
 
-export interface RangedOptions {
+/** An HTTP body's options (one resumer: src/http/resumable.ts), with what ranges add. */
+export interface RangedOptions extends BodyOptions {
   /** For messages: the URL, or the peers. */
   name: string;
-  fetch: typeof fetch;
-  origins: Origins;
-  headers?: Record<string, string>;
-  validators?: Validators;
-  limits: TransferLimits;
-  backoff: Backoff;
-  onEvent?: (message: string) => void;
   /** An origin delivered bytes that do not match: drop it; true when another one is left. */
   blame?: (url: string, reason: string) => boolean;
   /** The whole artifact streamed: its SHA-256 and who delivered it (may throw). */

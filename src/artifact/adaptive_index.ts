@@ -82,8 +82,8 @@ export type AdaptiveIndexJson = z.infer<typeof adaptiveIndexSchema>;
 /** Version 1, as ota wrote it before: the whole SHA-256 of every block. */
 const version1Schema = z.strictObject({ version: z.literal(1), ...common, hashes: base64 });
 
-/** A checked index, decoded. */
-export interface AdaptiveIndex {
+/** Where the image and its pieces lie: what the writer measures and the device decodes. */
+export interface IndexLayout {
   file: string;
   size: number;
   compression: AdaptiveCompression;
@@ -91,6 +91,10 @@ export interface AdaptiveIndex {
   pieceSize: number;
   dataSize: number;
   lead: number;
+}
+
+/** A checked index, decoded. */
+export interface AdaptiveIndex extends IndexLayout {
   /** Bytes of each block's hash: 16 (version 2), 32 (version 1). */
   hashBytes: number;
   /** Whole blocks of zeros, a bit per block. */
@@ -296,14 +300,7 @@ function offsets(json: z.infer<typeof version1Schema> | AdaptiveIndexJson, piece
 }
 
 /** What the writer measured, for the index in meta-data. */
-export interface MeasuredIndex {
-  file: string;
-  size: number;
-  compression: AdaptiveCompression;
-  blockSize: number;
-  pieceSize: number;
-  dataSize: number;
-  lead: number;
+export interface MeasuredIndex extends IndexLayout {
   lengths?: ArrayLike<number>;
   zeros: Uint8Array;
   /** HASH_BYTES per block that is not zeros. */

@@ -12,7 +12,7 @@ import { fail, OtaError } from "../errors.ts";
 import { sleep } from "../http/backoff.ts";
 import { DEFAULT_LIMITS, type TransferLimits } from "../http/limits.ts";
 import type { Origins } from "../http/origins.ts";
-import { openBody } from "../http/resumable.ts";
+import { type BodyOptions, openBody } from "../http/resumable.ts";
 import { httpFetch } from "../platform.ts";
 import type { ByteStream } from "../streams.ts";
 import { authHeaders, type ClientOptions } from "./listings.ts";
@@ -90,14 +90,8 @@ export async function peerRanged(
   options: PeerStreamOptions = {},
 ): Promise<RangedSource> {
   return await openRanged({
+    ...peerBody(target, sources, options),
     name,
-    fetch: httpFetch({ ca: options.ca }),
-    origins: peerOrigins(sources, options),
-    headers: authHeaders(options.token),
-    validators: { etag: `"${target.sha256}"`, size: target.size },
-    limits: options.limits ?? DEFAULT_LIMITS,
-    backoff: { firstMs: options.retryDelayMs ?? 500, maxMs: 5000 },
-    onEvent: options.onEvent,
     blame(url, reason) {
       sources.corrupt(url, reason);
       options.onEvent?.(`dropped ${url}: ${reason}`);
@@ -105,6 +99,23 @@ export async function peerRanged(
     },
     onWhole: (digest, peers) => checkWhole(target, sources, digest, peers, options),
   });
+}
+
+/** How the peers' copy of `target` is fetched, as one stream or by ranges. */
+function peerBody(
+  target: PeerTarget,
+  sources: PeerSources,
+  options: PeerStreamOptions,
+): BodyOptions {
+  return {
+    fetch: httpFetch({ ca: options.ca }),
+    origins: peerOrigins(sources, options),
+    headers: authHeaders(options.token),
+    validators: { etag: `"${target.sha256}"`, size: target.size },
+    limits: options.limits ?? DEFAULT_LIMITS,
+    backoff: { firstMs: options.retryDelayMs ?? 500, maxMs: 5000 },
+    onEvent: options.onEvent,
+  };
 }
 
 /** The whole file's SHA-256 against the listing's: on a mismatch its peers are dropped. */
@@ -140,15 +151,7 @@ export function peerStream(
   return new ReadableStream<Uint8Array>({
     async pull(stream) {
       if (!reader) {
-        const body = await openBody({
-          fetch: httpFetch({ ca: options.ca }),
-          origins: peerOrigins(sources, options),
-          headers: authHeaders(options.token),
-          validators: { etag: `"${target.sha256}"`, size: target.size },
-          limits: options.limits ?? DEFAULT_LIMITS,
-          backoff: { firstMs: options.retryDelayMs ?? 500, maxMs: 5000 },
-          onEvent: options.onEvent,
-        });
+        const body = await openBody(peerBody(target, sources, options));
         reader = body.stream.getReader();
         contributors = body.contributors;
       }
